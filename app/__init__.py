@@ -1,0 +1,121 @@
+"""Patchbay's Flask application factory."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, g, request, send_from_directory
+
+from app.config import load_settings
+from app.db import db
+from app.errors import register_error_handlers
+from app.extensions import jwt
+from app.extensions import api as rest_api
+from app.logging import (
+    REQUEST_ID_HEADER,
+    clean_request_id,
+    configure_logging,
+    new_request_id,
+    request_id_var,
+)
+from app.security.tokens import lifetimes
+
+SWAGGER_ASSETS_URL = "/docs/assets/"
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    """Build the app from the environment; ``overrides`` replace settings (tests)."""
+    settings = load_settings()
+    settings.update(overrides or {})
+    app = Flask(__name__)
+    app.config.update(settings)
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings["MAX_BODY_BYTES"],
+        JSON_SORT_KEYS=False,
+        API_TITLE="Patchbay",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="api/v1/openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL=SWAGGER_ASSETS_URL,
+        API_SPEC_OPTIONS={
+            "info": {"description": "Event-driven automation: packs, actions, rules, executions."},
+            "components": {
+                "securitySchemes": {
+                    "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                    "apiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                }
+            },
+        },
+        JWT_SECRET_KEY=settings["SECRET_KEY"],
+        JWT_ALGORITHM="HS256",
+        JWT_DECODE_ALGORITHMS=["HS256"],
+        JWT_TOKEN_LOCATION=["headers"],
+        PROPAGATE_EXCEPTIONS=False,
+        **lifetimes(settings),
+    )
+    configure_logging(settings["LOG_LEVEL"], settings["LOG_FORMAT"])
+    db.init(settings["DATABASE_URL"])
+
+    rest_api.init_app(app)
+    jwt.init_app(app)
+    register_error_handlers(app)
+
+    from app.api import register_blueprints
+
+    register_blueprints(rest_api)
+    _install_request_hooks(app)
+    _install_swagger_assets(app)
+    return app
+
+
+def _install_request_hooks(app: Flask) -> None:
+    import logging
+
+    access_log = logging.getLogger("patchbay.access")
+
+    @app.before_request
+    def assign_request_id() -> None:
+        g.request_id = clean_request_id(request.headers.get(REQUEST_ID_HEADER)) or new_request_id()
+        g.request_started = time.perf_counter()
+        request_id_var.set(g.request_id)
+
+    @app.after_request
+    def return_request_id(response):
+        request_id = g.get("request_id")
+        if request_id:
+            response.headers[REQUEST_ID_HEADER] = request_id
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        started = g.get("request_started")
+        access_log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1) if started else None,
+                "principal": g.principal.name if g.get("principal") else None,
+            },
+        )
+        return response
+
+    @app.teardown_appcontext
+    def remove_session(_exc: BaseException | None) -> None:
+        db.session.remove()
+        request_id_var.set(None)
+
+
+def _install_swagger_assets(app: Flask) -> None:
+    import flask_swagger_ui
+
+    dist = Path(flask_swagger_ui.__file__).parent / "dist"
+
+    @app.get(SWAGGER_ASSETS_URL + "<path:filename>")
+    def swagger_assets(filename: str):
+        return send_from_directory(dist, filename, max_age=86400)
+
+    swagger_assets._public = True  # type: ignore[attr-defined]
+    swagger_assets._permission = None  # type: ignore[attr-defined]

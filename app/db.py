@@ -1,0 +1,65 @@
+"""Database engine, session and declarative base.
+
+One scoped session per thread (a web request or a Celery task); the request or task that
+opened it commits once at its end (services only ``flush``), and it is removed at teardown.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, MetaData, create_engine, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, scoped_session, sessionmaker
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JSONB, list[Any]: JSONB, datetime: DateTime(timezone=True)}
+
+
+class IdMixin:
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        server_default=func.now(), default=utcnow, onupdate=utcnow
+    )
+
+
+class Database:
+    """Holds the engine and the scoped session; configured by ``init(url)``."""
+
+    def __init__(self) -> None:
+        self.engine: Engine | None = None
+        self.session = scoped_session(sessionmaker(expire_on_commit=False))
+
+    def init(self, url: str, **engine_options: Any) -> None:
+        if self.engine is not None and self.engine.url.render_as_string(hide_password=False) == url:
+            return
+        if self.engine is not None:
+            self.engine.dispose()
+        options = {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10}
+        options.update(engine_options)
+        self.engine = create_engine(url, **options)
+        self.session.remove()
+        self.session.configure(bind=self.engine)
+
+
+db = Database()

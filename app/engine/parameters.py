@@ -1,0 +1,120 @@
+"""Action parameter schemas: checking a schema, and checking values against it.
+
+A parameter schema is a dict ``{name: definition}`` where a definition is a JSON Schema
+property (``type``, ``enum``, ``minimum``, ``items``, ...) plus Patchbay/StackStorm keys:
+``required``, ``default``, ``secret``, ``immutable``, ``position`` and ``description``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from jsonschema import Draft7Validator
+from jsonschema.exceptions import SchemaError
+
+EXTRA_KEYS = {"required", "default", "secret", "immutable", "position", "description", "title"}
+JSON_TYPES = {"string", "integer", "number", "boolean", "object", "array", "null"}
+PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+MASK = "********"
+
+
+def _property_schema(definition: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in definition.items() if k not in EXTRA_KEYS - {"description", "title"}}
+
+
+def schema_errors(parameters: Any) -> dict[str, list[str]]:
+    """Problems with a parameter schema, keyed by parameter name (empty when valid)."""
+    if not isinstance(parameters, dict):
+        return {"_schema": ["Must be an object mapping parameter names to definitions."]}
+    errors: dict[str, list[str]] = {}
+    positions: dict[int, str] = {}
+    for name, definition in parameters.items():
+        problems: list[str] = []
+        if not isinstance(name, str) or not PARAM_NAME.match(name):
+            problems.append("Parameter names are letters, digits and '_' and start with a letter or '_'.")
+        if not isinstance(definition, dict):
+            errors[str(name)] = problems + ["The definition must be an object."]
+            continue
+        kind = definition.get("type")
+        kinds = kind if isinstance(kind, list) else [kind] if kind is not None else []
+        unknown_types = [k for k in kinds if k not in JSON_TYPES]
+        if unknown_types:
+            problems.append(f"Unknown type {unknown_types[0]!r}; use one of {', '.join(sorted(JSON_TYPES))}.")
+        for flag in ("required", "secret", "immutable"):
+            if flag in definition and not isinstance(definition[flag], bool):
+                problems.append(f"'{flag}' must be true or false.")
+        if "position" in definition:
+            position = definition["position"]
+            if isinstance(position, bool) or not isinstance(position, int) or position < 0:
+                problems.append("'position' must be a non-negative integer.")
+            elif position in positions:
+                problems.append(f"'position' {position} is also used by {positions[position]!r}.")
+            else:
+                positions[position] = name
+        prop = _property_schema(definition)
+        if not unknown_types:
+            try:
+                Draft7Validator.check_schema(prop)
+            except SchemaError as exc:
+                problems.append(f"Not a valid JSON Schema property: {exc.message}")
+            else:
+                if "default" in definition and not _is_template(definition["default"]):
+                    default_errors = sorted(Draft7Validator(prop).iter_errors(definition["default"]), key=str)
+                    if default_errors:
+                        problems.append(f"'default' does not match the definition: {default_errors[0].message}")
+        if definition.get("immutable") and "default" not in definition:
+            problems.append("An immutable parameter needs a 'default'.")
+        if problems:
+            errors[str(name)] = problems
+    return errors
+
+
+def _is_template(value: Any) -> bool:
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def secret_names(parameters: dict[str, Any]) -> set[str]:
+    return {name for name, d in (parameters or {}).items() if isinstance(d, dict) and d.get("secret")}
+
+
+def mask_secrets(values: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
+    secrets = secret_names(parameters)
+    return {k: (MASK if k in secrets and v is not None else v) for k, v in (values or {}).items()}
+
+
+def value_errors(parameters: dict[str, Any], values: Any, *, allow_templates: bool = False) -> dict[str, list[str]]:
+    """Problems with ``values`` given the schema (unknown, missing, immutable, wrong type/enum)."""
+    if not isinstance(values, dict):
+        return {"parameters": ["Must be an object."]}
+    errors: dict[str, list[str]] = {}
+    for name in values:
+        if name not in parameters:
+            errors[name] = ["Unknown parameter."]
+    for name, definition in parameters.items():
+        if name not in values:
+            if definition.get("required") and "default" not in definition:
+                errors[name] = ["Missing required parameter."]
+            continue
+        value = values[name]
+        if definition.get("immutable"):
+            if value != definition.get("default"):
+                errors[name] = ["This parameter is immutable."]
+            continue
+        if allow_templates and _is_template(value):
+            continue
+        if value is None and not definition.get("required"):
+            continue
+        found = sorted(Draft7Validator(_property_schema(definition)).iter_errors(value), key=str)
+        if found:
+            errors[name] = [found[0].message]
+    return errors
+
+
+def with_defaults(parameters: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` plus the defaults of parameters not given (immutable ones always default)."""
+    merged = dict(values)
+    for name, definition in parameters.items():
+        if "default" in definition and (name not in merged or definition.get("immutable")):
+            merged[name] = definition["default"]
+    return merged

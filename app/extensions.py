@@ -1,0 +1,22 @@
+"""Shared clients, created once per process and configured by create_app()."""
+
+from __future__ import annotations
+
+import functools
+
+import redis
+from flask import current_app
+from flask_jwt_extended import JWTManager
+from flask_smorest import Api
+
+api = Api()
+jwt = JWTManager()
+
+
+@functools.cache
+def _redis_for(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30)
+
+
+def redis_client() -> redis.Redis:
+    return _redis_for(current_app.config["REDIS_URL"])

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, IdMixin, utcnow
+
+
+class Event(IdMixin, Base):
+    """Something happened: a trigger fired with a payload (status pending → processing → processed)."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_trigger_ref_created_at", "trigger_ref", "created_at"),
+        Index("ix_events_status_created_at", "status", "created_at"),
+    )
+
+    trigger_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("triggers.id", ondelete="SET NULL")
+    )
+    trigger_ref: Mapped[str] = mapped_column(String(257))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    source: Mapped[str] = mapped_column(String(255), default="api")
+    status: Mapped[str] = mapped_column(String(32), default="pending")
+    error: Mapped[str | None] = mapped_column(Text)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now(), default=utcnow, index=True)
+    processed_at: Mapped[datetime | None]
+
+
+class Enforcement(IdMixin, Base):
+    """A rule matched an event; records the rule (by ref too, in case it is deleted) and outcome."""
+
+    __tablename__ = "enforcements"
+    __table_args__ = (Index("ix_enforcements_rule_ref_created_at", "rule_ref", "created_at"),)
+
+    event_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("events.id", ondelete="SET NULL"), index=True
+    )
+    rule_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("rules.id", ondelete="SET NULL"), index=True
+    )
+    rule_ref: Mapped[str] = mapped_column(String(257))
+    status: Mapped[str] = mapped_column(String(32), default="succeeded")
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now(), default=utcnow, index=True)

@@ -1,0 +1,1 @@
+"""marshmallow schemas: the API's shapes only (no database access)."""

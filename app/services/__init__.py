@@ -1,0 +1,1 @@
+"""Behaviour, one module per concept. Services flush; the request or task commits."""

@@ -1,0 +1,1 @@
+"""Sensors: base classes, the built-in timers and the beat scheduler."""

@@ -1,0 +1,1 @@
+"""Celery tasks. Task modules use ``shared_task`` and never import the Flask app."""
