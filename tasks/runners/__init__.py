@@ -1,0 +1,1 @@
+"""Runners, one module per runner type; importing this package registers them all."""
