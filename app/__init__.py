@@ -11,8 +11,9 @@ from flask import Flask, g, request, send_from_directory
 from app.config import load_settings
 from app.db import db
 from app.errors import register_error_handlers
+from flask_smorest import Api
+
 from app.extensions import jwt
-from app.extensions import api as rest_api
 from app.logging import (
     REQUEST_ID_HEADER,
     clean_request_id,
@@ -60,7 +61,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     configure_logging(settings["LOG_LEVEL"], settings["LOG_FORMAT"])
     db.init(settings["DATABASE_URL"])
 
-    rest_api.init_app(app)
+    # One Api per app: the spec is built per application (tests create several).
+    rest_api = Api(app)
     jwt.init_app(app)
     register_error_handlers(app)
 

@@ -149,3 +149,17 @@ def load_settings(environ: dict[str, str] | None = None) -> dict[str, Any]:
 
 def generate_secret_key() -> str:
     return secrets.token_urlsafe(48)
+
+
+def markdown_table() -> str:
+    """The README's configuration table, generated from SETTINGS (a test keeps them equal)."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for setting in SETTINGS:
+        if setting.required:
+            default = "*required*"
+        elif setting.name == "PACKS_PATH":
+            default = "`./packs`"
+        else:
+            default = f"`{setting.default}`" if setting.default else ""
+        rows.append(f"| `{setting.name}` | {default} | {setting.doc} |")
+    return "\n".join(rows)

@@ -11,7 +11,7 @@ from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, jsonify
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from app.db import db
@@ -108,8 +108,12 @@ def register_error_handlers(app: Flask) -> None:
         else:
             message = exc.description or HTTPStatus(code).phrase
         headers = {}
-        if code == 405 and exc.valid_methods if hasattr(exc, "valid_methods") else False:
-            headers["Allow"] = ", ".join(exc.valid_methods)
+        valid_methods = getattr(exc, "valid_methods", None)
+        if code == 405 and valid_methods:
+            headers["Allow"] = ", ".join(valid_methods)
+        retry_after = getattr(exc, "retry_after", None) or (exc.response.headers.get("Retry-After") if exc.response is not None else None)
+        if retry_after:
+            headers["Retry-After"] = str(retry_after)
         return error_response(code, message, errors, headers)
 
     @app.errorhandler(IntegrityError)
@@ -118,11 +122,18 @@ def register_error_handlers(app: Flask) -> None:
         log.info("integrity error: %s", exc.orig.__class__.__name__)
         return error_response(409, "The change conflicts with existing data.")
 
-    @app.errorhandler(DBAPIError)
-    def handle_database_error(exc: DBAPIError):
+    @app.errorhandler(DataError)
+    def handle_data_error(exc: DataError):
+        # A value PostgreSQL refuses (out of range, NUL byte, ...) that validation let by.
         db.session.rollback()
-        log.error("database error", exc_info=exc)
-        return error_response(503, "The database is not available.")
+        log.info("data error: %s", exc.orig.__class__.__name__)
+        return error_response(422, "A value is out of range or not storable.")
+
+    @app.errorhandler(OperationalError)
+    def handle_database_down(exc: OperationalError):
+        db.session.rollback()
+        log.error("database unavailable: %s", exc.orig.__class__.__name__)
+        return error_response(503, "The database is not available.", headers={"Retry-After": "5"})
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception):

@@ -7,9 +7,7 @@ import functools
 import redis
 from flask import current_app
 from flask_jwt_extended import JWTManager
-from flask_smorest import Api
 
-api = Api()
 jwt = JWTManager()
 
 

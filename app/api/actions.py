@@ -6,7 +6,13 @@ import marshmallow as ma
 from flask.views import MethodView
 from sqlalchemy import select
 
-from app.api.common import Blueprint, ContentListWithEnabledArgs, apply_sort, paginate
+from app.api.common import (
+    Blueprint,
+    ContentListWithEnabledArgs,
+    apply_sort,
+    filter_string,
+    paginate,
+)
 from app.db import db
 from app.models import Action, Rule
 from app.schemas.action import ActionSchema, ActionUpdateSchema
@@ -22,7 +28,7 @@ SORTABLE = {"ref": Action.ref, "name": Action.name, "pack": Action.pack_name, "c
 
 
 class ActionListArgs(ContentListWithEnabledArgs):
-    runner_type = ma.fields.String(validate=ma.validate.Length(max=64))
+    runner_type = ma.fields.String(validate=filter_string(64))
 
 
 @blp.route("")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 import marshmallow as ma
 from flask_smorest import Blueprint as SmorestBlueprint
 from sqlalchemy import Select, func, select
+from webargs.flaskparser import FlaskParser
 
 from app.db import db
 from app.errors import ValidationError
@@ -20,8 +22,23 @@ class CappedCount(int):
     capped: bool = False
 
 
+# OFFSET is a bigint in PostgreSQL; a page beyond it is simply past the end.
+MAX_OFFSET = 2**62
+
+
+class ArgumentsParser(FlaskParser):
+    """webargs' parser, with JSON nested deeper than Python can decode answered as a 400."""
+
+    def _raw_load_json(self, req: Any) -> Any:
+        try:
+            return super()._raw_load_json(req)
+        except RecursionError:
+            raise json.JSONDecodeError("The JSON body is nested too deeply.", "nested", 0) from None
+
+
 class Blueprint(SmorestBlueprint):
     DEFAULT_PAGINATION_PARAMETERS = {"page": 1, "page_size": 20, "max_page_size": 100}
+    ARGUMENTS_PARSER = ArgumentsParser()
 
     @staticmethod
     def _make_pagination_metadata(page, page_size, item_count):
@@ -44,6 +61,8 @@ def paginate(query: Select, pagination_parameters: Any) -> list[Any]:
     """Run ``query`` for the requested page and set the item count for X-Pagination."""
     pagination_parameters.item_count = count_capped(query)
     page, size = pagination_parameters.page, pagination_parameters.page_size
+    if (page - 1) * size > MAX_OFFSET:
+        return []
     return list(db.session.scalars(query.limit(size).offset((page - 1) * size)).unique())
 
 
@@ -67,13 +86,24 @@ def like_pattern(text: str) -> str:
     return "%" + re.sub(r"([\\%_])", r"\\\1", text) + "%"
 
 
+def no_nul(value: str) -> None:
+    """PostgreSQL text cannot hold NUL, so a filter containing one is refused up front."""
+    if "\x00" in value:
+        raise ma.ValidationError("Must not contain NUL characters.")
+
+
+def filter_string(max_length: int) -> list[Any]:
+    return [ma.validate.Length(max=max_length), no_nul]
+
+
 class ListArgs(ma.Schema):
-    sort = ma.fields.String(metadata={"description": "field to sort by; prefix '-' for descending"})
-    q = ma.fields.String(validate=ma.validate.Length(max=200), metadata={"description": "name contains (case-insensitive)"})
+    sort = ma.fields.String(validate=ma.validate.Length(max=64),
+                            metadata={"description": "field to sort by; prefix '-' for descending"})
+    q = ma.fields.String(validate=filter_string(200), metadata={"description": "name contains (case-insensitive)"})
 
 
 class ContentListArgs(ListArgs):
-    pack = ma.fields.String(validate=ma.validate.Length(max=128), metadata={"description": "pack name"})
+    pack = ma.fields.String(validate=filter_string(128), metadata={"description": "pack name"})
 
 
 class ContentListWithEnabledArgs(ContentListArgs):

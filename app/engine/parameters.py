@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import referencing
+import referencing.exceptions
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import SchemaError
 
@@ -17,6 +19,52 @@ EXTRA_KEYS = {"required", "default", "secret", "immutable", "position", "descrip
 JSON_TYPES = {"string", "integer", "number", "boolean", "object", "array", "null"}
 PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 MASK = "********"
+
+
+# An empty registry: a "$ref" may point inside its own schema, never at a URL. jsonschema's
+# default registry fetches remote refs, which would let a user make the server send requests.
+_NO_REMOTE_REFS = referencing.Registry()
+# Schemas nested deeper than Python's stack can follow, or refs that cannot be resolved, are
+# the user's mistake (422), not a crash.
+_UNUSABLE = (RecursionError, referencing.exceptions.Unresolvable)
+
+
+def validator(schema: Any) -> Draft7Validator:
+    """A Draft 7 validator for ``schema`` that never fetches remote references."""
+    return Draft7Validator(schema, registry=_NO_REMOTE_REFS)
+
+
+def json_schema_errors(schema: Any) -> list[str]:
+    """Problems with a whole JSON Schema document (empty when valid)."""
+    if not isinstance(schema, dict):
+        return ["Must be a JSON Schema object."]
+    try:
+        Draft7Validator.check_schema(schema)
+    except SchemaError as exc:
+        where = "/".join(str(p) for p in exc.path)
+        return [f"Not a valid JSON Schema{f' at {where!r}' if where else ''}: {exc.message}"]
+    except _UNUSABLE:
+        return ["The schema is nested too deeply or has unresolvable references."]
+    return []
+
+
+def instance_errors(schema: dict[str, Any], instance: Any, *, allow_templates: bool = False) -> list[str]:
+    """Why ``instance`` does not match ``schema`` (at most 20 messages, empty when valid).
+
+    With ``allow_templates`` a Jinja template string is accepted wherever a value is expected:
+    its type is only known once rendered.
+    """
+    try:
+        found = sorted(validator(schema).iter_errors(instance), key=lambda e: (list(e.absolute_path), e.message))
+    except _UNUSABLE:
+        return ["The schema cannot be used: it is nested too deeply or has unresolvable references."]
+    messages = []
+    for error in found:
+        if allow_templates and _is_template(error.instance):
+            continue
+        where = ".".join(str(p) for p in error.absolute_path)
+        messages.append(f"{where}: {error.message}" if where else error.message)
+    return messages[:20]
 
 
 def _property_schema(definition: dict[str, Any]) -> dict[str, Any]:
@@ -58,11 +106,13 @@ def schema_errors(parameters: Any) -> dict[str, list[str]]:
                 Draft7Validator.check_schema(prop)
             except SchemaError as exc:
                 problems.append(f"Not a valid JSON Schema property: {exc.message}")
+            except _UNUSABLE:
+                problems.append("The definition is nested too deeply.")
             else:
                 if "default" in definition and not _is_template(definition["default"]):
-                    default_errors = sorted(Draft7Validator(prop).iter_errors(definition["default"]), key=str)
+                    default_errors = instance_errors(prop, definition["default"])
                     if default_errors:
-                        problems.append(f"'default' does not match the definition: {default_errors[0].message}")
+                        problems.append(f"'default' does not match the definition: {default_errors[0]}")
         if definition.get("immutable") and "default" not in definition:
             problems.append("An immutable parameter needs a 'default'.")
         if problems:
@@ -105,9 +155,9 @@ def value_errors(parameters: dict[str, Any], values: Any, *, allow_templates: bo
             continue
         if value is None and not definition.get("required"):
             continue
-        found = sorted(Draft7Validator(_property_schema(definition)).iter_errors(value), key=str)
+        found = instance_errors(_property_schema(definition), value)
         if found:
-            errors[name] = [found[0].message]
+            errors[name] = [found[0]]
     return errors
 
 

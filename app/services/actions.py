@@ -11,7 +11,13 @@ from app.engine.parameters import schema_errors
 from app.engine.runner_types import NEEDS_ENTRY_POINT, RUNNER_TYPES
 from app.errors import Conflict, ValidationError
 from app.models import Action, Rule
-from app.services.content import check_relative_path, ensure_ref_free, get_by_ref, pack_for_new_content
+from app.services.content import (
+    check_relative_path,
+    check_storable,
+    ensure_ref_free,
+    get_by_ref,
+    pack_for_new_content,
+)
 
 FIELDS = ("description", "enabled", "runner_type", "entry_point", "parameters", "output_schema", "tags", "timeout", "retry")
 
@@ -61,6 +67,7 @@ def retry_errors(retry: Any) -> list[str]:
 
 
 def create_action(data: dict[str, Any], source_file: str | None = None) -> Action:
+    check_storable(data)
     pack = pack_for_new_content(data["pack_name"])
     ref = f"{pack.name}.{data['name']}"
     validate_action_fields(data, data["runner_type"], data.get("entry_point", ""))
@@ -75,6 +82,7 @@ def create_action(data: dict[str, Any], source_file: str | None = None) -> Actio
 
 
 def update_action(action: Action, data: dict[str, Any]) -> Action:
+    check_storable(data)
     runner_type = data.get("runner_type", action.runner_type)
     entry_point = data.get("entry_point", action.entry_point)
     validate_action_fields(data, runner_type, entry_point)

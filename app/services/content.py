@@ -13,9 +13,14 @@ from app.models import Pack
 
 T = TypeVar("T")
 
+# Deeper JSON than this is never a sensible definition, and deep enough to exhaust the stack
+# of the JSON Schema validator.
+MAX_JSON_DEPTH = 32
+
 
 def get_by_ref(model: type[T], ref: str, label: str) -> T:
-    item = db.session.scalar(select(model).where(model.ref == ref))  # type: ignore[attr-defined]
+    # PostgreSQL cannot compare text with NUL in it; no stored ref holds one anyway.
+    item = None if "\x00" in ref else db.session.scalar(select(model).where(model.ref == ref))  # type: ignore[attr-defined]
     if item is None:
         raise NotFound(f"{label} {ref!r} does not exist.")
     return item
@@ -51,3 +56,32 @@ def check_relative_path(value: str, field: str) -> None:
     parts = value.replace("\\", "/").split("/")
     if value.startswith(("/", "~")) or ".." in parts or "\x00" in value:
         raise ValidationError("The request is not valid.", {field: ["Must be a path inside the pack (relative, without '..')."]})
+
+
+def storable_errors(value: Any) -> list[str]:
+    """Why PostgreSQL could not store ``value`` as given (NUL, lone surrogates, deep nesting)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:  # iterative: the input may be nested deeper than Python recursion allows
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return [f"Nested deeper than {MAX_JSON_DEPTH} levels."]
+        if isinstance(item, dict):
+            stack.extend((k, depth + 1) for k in item)
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                return ["Must not contain NUL characters."]
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return ["Must be valid Unicode (no unpaired surrogates)."]
+    return []
+
+
+def check_storable(data: dict[str, Any]) -> None:
+    """422 naming each field whose value PostgreSQL would refuse, before anything is written."""
+    errors = {field: problems for field, value in data.items() if (problems := storable_errors(value))}
+    if errors:
+        raise ValidationError("The request is not valid.", errors)

@@ -1,0 +1,67 @@
+"""Configuration from the environment: URL forms, validation, one clear line on error."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from app.config import ROOT, ConfigError, load_settings
+
+BASE = {
+    "DATABASE_URL": "postgres://u:p@db.example:5432/app",
+    "REDIS_URL": "redis://localhost:6379/0",
+    "VAULT_ADDR": "http://127.0.0.1:8200",
+    "VAULT_TOKEN": "t",
+    "SECRET_KEY": "x" * 32,
+}
+
+
+def test_heroku_postgres_url_uses_psycopg():
+    assert load_settings(BASE)["DATABASE_URL"] == "postgresql+psycopg://u:p@db.example:5432/app"
+
+
+def test_rediss_url_gets_ssl_cert_reqs():
+    settings = load_settings({**BASE, "REDIS_URL": "rediss://:pw@redis.example:6380"})
+    assert settings["REDIS_URL"].startswith("rediss://:pw@redis.example:6380?ssl_cert_reqs=")
+
+
+def test_defaults():
+    settings = load_settings(BASE)
+    assert settings["PORT"] == 8000 and settings["MAX_BODY_BYTES"] == 1024 * 1024
+    assert settings["PACKS_PATH"] == str(ROOT / "packs")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "words"),
+    [
+        ("DATABASE_URL", None, "DATABASE_URL is not set"),
+        ("DATABASE_URL", "mysql://x/y", "DATABASE_URL is invalid"),
+        ("REDIS_URL", "http://x", "REDIS_URL is invalid"),
+        ("PORT", "eighty", "PORT is invalid"),
+        ("PORT", "-1", "PORT is invalid"),
+        ("SECRET_KEY", "short", "SECRET_KEY is invalid"),
+        ("PACKS_PATH", "/definitely/not/here", "PACKS_PATH is invalid"),
+        ("VAULT_ADDR", "ftp://x", "VAULT_ADDR is invalid"),
+    ],
+)
+def test_bad_settings_name_the_variable(name, value, words):
+    env = dict(BASE)
+    if value is None:
+        env.pop(name)
+    else:
+        env[name] = value
+    with pytest.raises(ConfigError, match=words):
+        load_settings(env)
+
+
+def test_a_process_with_a_missing_setting_stops_with_one_line():
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    result = subprocess.run([sys.executable, "-m", "app.cli", "migrate"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "patchbay: configuration error: DATABASE_URL is not set: PostgreSQL URL (`postgres://` accepted)"
+    ]
