@@ -149,18 +149,21 @@ def start_vault_dev() -> tuple[str, str]:
 
 
 def start_vault_persistent(data_dir: Path) -> tuple[str, str]:
-    """OpenBao with file storage in ``data_dir``: initialised once, unsealed at every start."""
+    """OpenBao with raft storage in ``data_dir``: initialised once, unsealed at every start."""
     import hvac
 
     data_dir.mkdir(parents=True, exist_ok=True)
     port = 8200 if not port_open("127.0.0.1", 8200) and not port_open("127.0.0.1", 8201) else free_port()
+    cluster_port = free_port()
+    (data_dir / "raft").mkdir(exist_ok=True)
     config = data_dir / "config.hcl"
+    # OpenBao's integrated (raft) storage: the file backend is gone from OpenBao.
     config.write_text(
-        f'storage "file" {{ path = "{data_dir / "data"}" }}\n'
-        f'listener "tcp" {{ address = "127.0.0.1:{port}"\n  cluster_address = "127.0.0.1:{free_port()}"\n'
-        '  tls_disable = true }\n'
-        "disable_mlock = true\n"
+        f'storage "raft" {{\n  path = "{data_dir / "raft"}"\n  node_id = "patchbay"\n}}\n'
+        f'listener "tcp" {{\n  address = "127.0.0.1:{port}"\n'
+        f'  cluster_address = "127.0.0.1:{cluster_port}"\n  tls_disable = true\n}}\n'
         f'api_addr = "http://127.0.0.1:{port}"\n'
+        f'cluster_addr = "http://127.0.0.1:{cluster_port}"\n'
     )
     _spawn([bao_binary(), "server", f"-config={config}"], data_dir / "bao.log")
     wait_for_port("127.0.0.1", port, "OpenBao")

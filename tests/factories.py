@@ -18,7 +18,7 @@ class ApiClient:
         self.client = client
         self.headers = headers or {}
 
-    def as_headers(self, headers: dict[str, str] | None) -> "ApiClient":
+    def as_headers(self, headers: dict[str, str] | None) -> ApiClient:
         return ApiClient(self.client, headers or {})
 
     def request(self, method: str, url: str, *, headers: dict[str, str] | None = None, **kwargs: Any):
@@ -53,8 +53,9 @@ def create_identity(db_session, app):
 
     def create(name: str | None = None, roles: list[str] = (), password: str | None = None,
                enabled: bool = True, kind: str = "user") -> Identity:
-        from app.models import Role
         from sqlalchemy import select
+
+        from app.models import Role
 
         builtin = ensure_builtin_roles()
         identity = Identity(name=name or f"user{next(_counter)}", kind=kind, enabled=enabled)
@@ -161,9 +162,10 @@ def create_trigger(db_session, create_pack):
 
 @pytest.fixture
 def create_rule(db_session, create_pack, create_action, create_trigger):
+    from sqlalchemy import select
+
     from app.models import Action, Rule, Trigger
     from app.services.packs import find_pack
-    from sqlalchemy import select
 
     def create(ref: str | None = None, trigger: str | None = None, action: str | None = None, **fields: Any) -> Rule:
         pack_name, _, name = (ref or f"pack{next(_counter)}.rule{next(_counter)}").partition(".")

@@ -1,0 +1,398 @@
+"""Register packs from PACKS_PATH: read their files, write their rows, prune what left the disk.
+
+Everything happens in the caller's transaction and only flushes; the caller commits once,
+so a pack with one bad file registers nothing (the error handler rolls back). Rows whose
+``source_file`` is NULL were made through the API and are never pruned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select, text
+
+from app.db import db
+from app.engine import pack_files as files
+from app.engine.parameters import instance_errors, value_errors
+from app.engine.runner_types import effective_parameters
+from app.errors import Conflict, NotFound, ValidationError
+from app.models import Action, Pack, Rule, Sensor, Trigger
+from app.services.actions import retry_errors
+from app.services.packs import find_pack
+
+MAX_FILE_BYTES = 1024 * 1024
+MAX_FILES_PER_FOLDER = 1000
+KINDS = (("triggers", Trigger), ("actions", Action), ("sensors", Sensor), ("rules", Rule))
+# Transaction-scoped advisory lock: two registrations at once (two release phases, the API
+# and the CLI) run one after the other instead of racing on the same rows.
+REGISTRATION_LOCK = 0x7061636B  # "pack"
+
+
+@dataclass
+class Counts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+
+
+@dataclass
+class RegistrationResult:
+    """What registering one pack did."""
+
+    pack: str
+    path: str
+    version: str
+    pack_created: bool = False
+    counts: dict[str, Counts] = field(default_factory=lambda: {kind: Counts() for kind, _ in KINDS})
+
+    def summary(self) -> str:
+        parts = "; ".join(
+            f"{kind} {c.created} created, {c.updated} updated, {c.unchanged} unchanged, {c.removed} removed"
+            for kind, c in self.counts.items()
+        )
+        return f"pack {self.pack} {self.version} ({'new' if self.pack_created else 'updated'}, from {self.path}/): {parts}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"pack": self.pack, "path": self.path, "version": self.version, "pack_created": self.pack_created,
+                **{kind: vars(c) for kind, c in self.counts.items()}}
+
+
+def register_pack(name_or_path: str) -> RegistrationResult:
+    """Register one pack (a directory name or a path inside PACKS_PATH)."""
+    return register_packs([name_or_path])[0]
+
+
+def register_all(authorize: Callable[[str], None] | None = None) -> list[RegistrationResult]:
+    """Register every directory of PACKS_PATH that holds a ``pack.yaml``."""
+    root = packs_root()
+    names = sorted(d.name for d in root.iterdir()
+                   if not d.name.startswith(".") and d.is_dir() and (d / "pack.yaml").is_file())
+    return register_packs(names, authorize) if names else []
+
+
+def register_packs(names_or_paths: Sequence[str],
+                   authorize: Callable[[str], None] | None = None) -> list[RegistrationResult]:
+    """Register several packs together; rules may use content of any of them.
+
+    ``authorize(pack_name)`` is called as soon as a pack's name is read from its pack.yaml,
+    before its other files, and raises to refuse it (the API's pack-scoped grants).
+    """
+    root = packs_root()
+    db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": REGISTRATION_LOCK})
+    directories: list[Path] = []
+    for value in names_or_paths:
+        directory = resolve_pack_dir(root, value)
+        if directory not in directories:
+            directories.append(directory)
+    writers: list[_PackWriter] = []
+    for directory in directories:
+        relative = directory.relative_to(root).as_posix()
+        definition = read_pack(directory, relative, authorize)
+        for other in writers:
+            if other.definition.name == definition.name:
+                raise ValidationError(
+                    f"Directories {other.result.path!r} and {relative!r} both declare pack {definition.name!r}.",
+                    {"packs": [f"Pack {definition.name!r} is declared twice."]})
+        writers.append(_PackWriter(definition, relative))
+    # Content first, rules second, pruning last: references across the packs of one call
+    # resolve in any order, and a rule removed in one pack frees an action removed in another.
+    for writer in writers:
+        writer.write_content()
+    for writer in writers:
+        writer.write_rules()
+    for writer in writers:
+        writer.prune(Rule, "rules")
+        writer.prune(Sensor, "sensors")
+    for writer in writers:
+        writer.prune(Action, "actions")
+        writer.prune(Trigger, "triggers")
+    return [writer.result for writer in writers]
+
+
+def packs_root() -> Path:
+    # Read at call time so a test (or an operator) can point PACKS_PATH elsewhere.
+    return Path(current_app.config["PACKS_PATH"]).resolve()
+
+
+def _inside(path: Path | None, directory: Path) -> bool:
+    return path is not None and (path == directory or directory in path.parents)
+
+
+def _resolve(path: Path) -> Path | None:
+    """``path`` with symlinks followed, or None for a symlink loop or an unreadable path."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return None
+
+
+def resolve_pack_dir(root: Path, value: Any) -> Path:
+    """The pack directory ``value`` names; 422 outside PACKS_PATH, 404 when it is not there."""
+    if not isinstance(value, str) or not value or "\x00" in value or len(value) > 1024:
+        raise ValidationError("The request is not valid.", {"packs": [f"{value!r} is not a pack name or path."]})
+    if ".." in value.replace("\\", "/").split("/"):
+        raise ValidationError("The request is not valid.",
+                              {"packs": [f"{value!r} may not contain '..'; name a directory inside PACKS_PATH."]})
+    directory = _resolve(root / value)  # follows symlinks, so one pointing away is caught below
+    if directory is None or not _inside(directory, root) or directory == root:
+        raise ValidationError("The request is not valid.",
+                              {"packs": [f"{value!r} is not a directory inside PACKS_PATH."]})
+    if not directory.is_dir():
+        raise NotFound(f"There is no pack {value!r} in PACKS_PATH.", {"packs": [f"{value!r} does not exist."]})
+    if not (directory / "pack.yaml").is_file():
+        raise NotFound(f"{value!r} in PACKS_PATH is not a pack (it has no pack.yaml).",
+                       {"packs": [f"{value!r} has no pack.yaml."]})
+    return directory
+
+
+def read_pack(directory: Path, relative: str,
+              authorize: Callable[[str], None] | None = None) -> files.PackDefinition:
+    """Parse every file of the pack; 422 naming each bad file and field."""
+    errors = files.PackErrors()
+    text = _read(directory, "pack.yaml", errors)
+    parsed = files.parse_pack_meta(text, errors) if text is not None else None
+    name, meta = parsed if parsed else (Path(relative).name, {})
+    if authorize is not None:
+        authorize(name)
+    definition = files.PackDefinition(name=name, meta=meta)
+    if (directory / "config.schema.yaml").exists():
+        text = _read(directory, "config.schema.yaml", errors)
+        if text is not None:
+            definition.config_schema = files.parse_config_schema(text, errors)
+    for file, text in _content_files(directory, "triggers", errors):
+        _append(definition.triggers, files.parse_trigger_file(file, text, errors))
+    for file, text in _content_files(directory, "actions", errors):
+        action = files.parse_action(file, text, errors)
+        if action is not None:
+            _check_action_files(directory, action, errors)
+        _append(definition.actions, action)
+    for file, text in _content_files(directory, "sensors", errors):
+        sensor, inline = files.parse_sensor(file, text, errors)
+        if sensor is not None and sensor.fields["entry_point"]:
+            _check_entry_point(directory, "sensors", sensor, errors)
+        _append(definition.sensors, sensor)
+        definition.triggers.extend(inline)
+    for file, text in _content_files(directory, "rules", errors):
+        _append(definition.rules, files.parse_rule(file, text, name, errors))
+    for items in (definition.triggers, definition.actions, definition.sensors, definition.rules):
+        _check_unique(items, errors)
+    if errors:
+        raise ValidationError(
+            f"Pack {name!r} (from {relative}/) has {errors.count()} problem(s); nothing was registered.",
+            errors.by_file)
+    return definition
+
+
+def _append(items: list[files.Item], item: files.Item | None) -> None:
+    if item is not None:
+        items.append(item)
+
+
+def _read(directory: Path, relative: str, errors: files.PackErrors) -> str | None:
+    path = _resolve(directory / relative)
+    if path is None or not _inside(path, directory):
+        errors.add(relative, "_file", "Is a link leading outside the pack (or a link loop).")
+        return None
+    try:
+        if not path.is_file():
+            errors.add(relative, "_file", "Is not a regular file.")
+            return None
+        if path.stat().st_size > MAX_FILE_BYTES:
+            errors.add(relative, "_file", f"Is larger than {MAX_FILE_BYTES} bytes.")
+            return None
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        errors.add(relative, "_file", "Is not UTF-8 text.")
+    except OSError as exc:
+        errors.add(relative, "_file", f"Cannot be read: {exc.strerror or exc}.")
+    return None
+
+
+def _content_files(directory: Path, folder: str, errors: files.PackErrors) -> list[tuple[str, str]]:
+    """(relative path, text) of each ``<folder>/*.yaml`` (and ``.yml``) file."""
+    path = directory / folder
+    if not path.is_dir():
+        return []
+    if not _inside(_resolve(path), directory):
+        errors.add(folder, "_file", "Is a link leading outside the pack (or a link loop).")
+        return []
+    try:
+        names = sorted(p.name for p in path.iterdir() if p.suffix in (".yaml", ".yml") and not p.name.startswith("."))
+    except OSError as exc:
+        errors.add(folder, "_file", f"Cannot be read: {exc.strerror or exc}.")
+        return []
+    if len(names) > MAX_FILES_PER_FOLDER:
+        errors.add(folder, "_file", f"Holds more than {MAX_FILES_PER_FOLDER} YAML files.")
+        return []
+    found = []
+    for name in names:
+        relative = f"{folder}/{name}"
+        text = _read(directory, relative, errors)
+        if text is not None:
+            found.append((relative, text))
+    return found
+
+
+def _check_action_files(directory: Path, action: files.Item, errors: files.PackErrors) -> None:
+    problems = retry_errors(action.fields["retry"]) if action.fields["retry"] else []
+    for message in problems:
+        errors.add(action.source_file, "retry", message)
+    if action.fields["entry_point"] and not files.relative_path_problem(action.fields["entry_point"]):
+        _check_entry_point(directory, "actions", action, errors)
+
+
+def _check_entry_point(directory: Path, folder: str, item: files.Item, errors: files.PackErrors) -> None:
+    # StackStorm resolves an entry point against the folder of its metadata file (actions/,
+    # sensors/); a path from the pack's root is accepted too. Runners look in the same order.
+    entry_point = item.fields["entry_point"]
+    for base in (directory, directory / folder):
+        target = _resolve(base / entry_point)
+        if target is None or not _inside(target, directory):
+            errors.add(item.source_file, "entry_point", "Leads outside the pack.")
+            return
+        if target.is_file():
+            return
+    errors.add(item.source_file, "entry_point",
+               f"There is no file {entry_point} or {folder}/{entry_point} in the pack.")
+
+
+def pack_directory(path: str | None) -> Path | None:
+    """The absolute directory of a pack whose ``Pack.path`` is ``path`` (relative to this
+    host's PACKS_PATH), or None when it is not there or would lead outside PACKS_PATH."""
+    if not path or "\x00" in path:
+        return None
+    root = packs_root()
+    directory = _resolve(root / path)
+    return directory if directory and _inside(directory, root) and directory != root and directory.is_dir() else None
+
+
+def _check_unique(items: list[files.Item], errors: files.PackErrors) -> None:
+    first: dict[str, str] = {}
+    for item in items:
+        if item.name in first:
+            errors.add(item.source_file, "name", f"{item.name!r} is also defined in {first[item.name]}.")
+        else:
+            first[item.name] = item.source_file
+
+
+class _PackWriter:
+    """Writes one parsed pack's rows and remembers which it saw, for pruning."""
+
+    def __init__(self, definition: files.PackDefinition, relative: str) -> None:
+        self.definition = definition
+        self.result = RegistrationResult(definition.name, relative, definition.meta["version"])
+        self.seen: dict[type, set[int]] = {model: set() for _, model in KINDS}
+        self.pack: Pack | None = None
+
+    def write_content(self) -> None:
+        definition = self.definition
+        pack = find_pack(definition.name)
+        if pack is None:
+            pack = Pack(name=definition.name)
+            db.session.add(pack)
+            self.result.pack_created = True
+        for key, value in {**definition.meta, "path": self.result.path,
+                           "config_schema": definition.config_schema}.items():
+            setattr(pack, key, value)
+        db.session.flush()
+        self.pack = pack
+        for item in definition.triggers:
+            self._upsert(Trigger, "triggers", item, item.fields)
+        for item in definition.actions:
+            self._upsert(Action, "actions", item, item.fields)
+        errors = files.PackErrors()
+        for item in definition.sensors:
+            refs = [f"{pack.name}.{name}" for name in item.refs["inline"]]
+            for name in item.refs["named"]:
+                ref = name if "." in name else f"{pack.name}.{name}"
+                if _by_ref(Trigger, ref) is None:
+                    errors.add(item.source_file, "trigger_types", f"There is no trigger type {ref!r}.")
+                refs.append(ref)
+            self._upsert(Sensor, "sensors", item, {**item.fields, "trigger_types": list(dict.fromkeys(refs))})
+        self._raise_if(errors)
+
+    def write_rules(self) -> None:
+        errors = files.PackErrors()
+        for item in self.definition.rules:
+            trigger = _by_ref(Trigger, item.refs["trigger"]) if item.refs["trigger"] else None
+            action = _by_ref(Action, item.refs["action"]) if item.refs["action"] else None
+            if trigger is None:
+                errors.add(item.source_file, "trigger.type",
+                           f"There is no trigger type {item.refs['trigger']!r} (in this pack or a registered one).")
+            elif trigger.parameters_schema:
+                for message in instance_errors(trigger.parameters_schema, item.fields["trigger_parameters"]):
+                    errors.add(item.source_file, "trigger.parameters", message)
+            if action is None:
+                errors.add(item.source_file, "action.ref",
+                           f"There is no action {item.refs['action']!r} (in this pack or a registered one).")
+            else:
+                schema = effective_parameters(action.runner_type, action.parameters)
+                problems = value_errors(schema, item.fields["action_parameters"], allow_templates=True)
+                errors.merge(item.source_file, "action.parameters", problems)
+            if trigger is not None and action is not None:
+                self._upsert(Rule, "rules", item, {**item.fields, "trigger_id": trigger.id, "action_id": action.id})
+        self._raise_if(errors)
+
+    def prune(self, model: type, kind: str) -> None:
+        """Delete this pack's rows that came from files no longer there (not API-made rows)."""
+        assert self.pack is not None
+        query = select(model).where(model.pack_id == self.pack.id, model.source_file.is_not(None))
+        if self.seen[model]:
+            query = query.where(model.id.not_in(sorted(self.seen[model])))
+        stale = list(db.session.scalars(query.order_by(model.id)))
+        if not stale:
+            return
+        if model in (Action, Trigger):
+            column = Rule.action_id if model is Action else Rule.trigger_id
+            users = db.session.execute(select(Rule.ref, column).where(column.in_([r.id for r in stale]))
+                                       .order_by(Rule.ref)).all()
+            if users:
+                refs = {r.id: r.ref for r in stale}
+                used: dict[str, list[str]] = {}
+                for rule_ref, item_id in users:
+                    used.setdefault(refs[item_id], []).append(f"Removed from the pack but still used by rule {rule_ref!r}.")
+                label = "Action" if model is Action else "Trigger type"
+                raise Conflict(f"{label} {', '.join(sorted(used))} left the pack but rules still use it; "
+                               "change or delete those rules first.", used)
+        for row in stale:
+            db.session.delete(row)
+        db.session.flush()
+        self.result.counts[kind].removed += len(stale)
+
+    def _upsert(self, model: type, kind: str, item: files.Item, values: dict[str, Any]) -> None:
+        assert self.pack is not None
+        ref = f"{self.pack.name}.{item.name}"
+        row = _by_ref(model, ref)
+        values = {**values, "source_file": item.source_file}
+        counts = self.result.counts[kind]
+        if row is None:
+            row = model(pack_id=self.pack.id, pack_name=self.pack.name, name=item.name, ref=ref, **values)
+            db.session.add(row)
+            counts.created += 1
+        else:
+            # Same ref, same row: ids stay stable across re-registration (and an API-made
+            # row of that ref is adopted by the file).
+            changed = [key for key, value in values.items() if getattr(row, key) != value]
+            for key in changed:
+                setattr(row, key, values[key])
+            if changed:
+                counts.updated += 1
+            else:
+                counts.unchanged += 1
+        db.session.flush()
+        self.seen[model].add(row.id)
+
+    def _raise_if(self, errors: files.PackErrors) -> None:
+        if errors:
+            raise ValidationError(
+                f"Pack {self.definition.name!r} (from {self.result.path}/) has {errors.count()} problem(s); "
+                "nothing was registered.", errors.by_file)
+
+
+def _by_ref(model: type, ref: str) -> Any:
+    return db.session.scalar(select(model).where(model.ref == ref))
