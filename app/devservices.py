@@ -258,6 +258,8 @@ def ensure_run_services() -> dict[str, str]:
 def run() -> int:
     """`make run`: services, release, then web + worker + beat + flower under honcho."""
     ensure_run_services()
+    # The Procfile names gunicorn and celery; find them next to this interpreter (the venv).
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     os.environ.setdefault("PORT", "8000")
     os.environ.setdefault("FLOWER_PORT", "5555")
     os.environ.setdefault("LOG_FORMAT", "text")

@@ -16,9 +16,11 @@ from app.api.common import (
 from app.db import db
 from app.models import Action, Rule
 from app.schemas.action import ActionSchema, ActionUpdateSchema
+from app.schemas.execution import ExecuteSchema, ExecutionSchema
 from app.schemas.rule import RuleSchema
 from app.security import current_principal, requires
 from app.services import actions as service
+from app.services import executions
 from app.services.content import filter_content
 
 blp = Blueprint("actions", __name__, url_prefix="/api/v1/actions", description="Actions: what can run")
@@ -90,7 +92,8 @@ class ActionByRef(MethodView):
 
 @blp.route("/<ref>/rules")
 class ActionRules(MethodView):
-    @requires("rules:view")
+    # Rules of any pack may use this; the list shows those the caller may view.
+    @requires("rules:view", pack_from=None)
     @blp.response(200, RuleSchema(many=True))
     @blp.paginate()
     def get(self, ref, pagination_parameters):
@@ -107,3 +110,21 @@ def _require_pack(permission: str, pack: str) -> None:
     from app.security.decorators import ensure_pack_permission
 
     ensure_pack_permission(permission, pack)
+
+
+@blp.route("/<ref>/execute")
+class ActionExecute(MethodView):
+    @requires("actions:execute")
+    @blp.arguments(ExecuteSchema)
+    @blp.response(201, ExecutionSchema)
+    @blp.alt_response(404, description="No such action")
+    @blp.alt_response(409, description="The action is disabled")
+    @blp.alt_response(422, description="A parameter is missing or not valid (named in `errors.parameters`)")
+    def post(self, data, ref):
+        """Run an action: validates the parameters, answers with the `requested` execution"""
+        action = executions.action_for_execute(ref)
+        execution = executions.create_execution(action, data["parameters"], user=current_principal().name,
+                                                render_given=True)
+        db.session.commit()
+        executions.enqueue(execution)
+        return execution

@@ -114,9 +114,10 @@ class Ref(ma.fields.String):
     """``<pack>.<name>``."""
 
 
-REF_PATTERN = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_.-]+$")
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-PACK_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,127}$")
+# \Z, not $: "$" also matches before a trailing newline, which would let "name\n" through.
+REF_PATTERN = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_.-]+\Z")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
+PACK_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,127}\Z")
 
 name_field_validators = [ma.validate.Regexp(NAME_PATTERN, error="Use letters, digits, '_', '-' and '.' (max 128).")]
 pack_name_validators = [ma.validate.Regexp(PACK_NAME_PATTERN, error="Use letters, digits, '_' and '-' (max 128).")]

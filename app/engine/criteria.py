@@ -13,14 +13,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 MISSING = object()
+# What converting an event's value may raise: a payload is anyone's input, an operator never
+# raises on it (a huge number overflows float() or timedelta, a huge timestamp fromtimestamp).
+_BAD_VALUE = (TypeError, ValueError, OverflowError, OSError)
 
 
 def _search(value: Any, pattern: Any) -> bool:
     return isinstance(value, str) and isinstance(pattern, str) and re.search(pattern, value) is not None
 
 
-def _match_full(value: Any, pattern: Any) -> bool:
-    return isinstance(value, str) and isinstance(pattern, str) and re.fullmatch(pattern, value) is not None
+def _match_start(value: Any, pattern: Any) -> bool:
+    # StackStorm's (deprecated) matchregex: anchored at the start, '.' matches newlines.
+    return isinstance(value, str) and isinstance(pattern, str) and re.match(pattern, value, re.DOTALL) is not None
 
 
 def _iequals(value: Any, pattern: Any) -> bool:
@@ -42,15 +46,18 @@ def _compare(op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
     def compare(value: Any, pattern: Any) -> bool:
         try:
             return op(float(value), float(pattern)) if not isinstance(value, str) or not isinstance(pattern, str) else op(value, pattern)
-        except (TypeError, ValueError):
+        except _BAD_VALUE:
             return False
 
     return compare
 
 
 def _parse_time(value: Any) -> datetime | None:
-    if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, UTC)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except _BAD_VALUE:
+            return None
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -64,7 +71,7 @@ def _timediff_lt(value: Any, pattern: Any) -> bool:
     moment = _parse_time(value)
     try:
         return moment is not None and datetime.now(UTC) - moment < timedelta(seconds=float(pattern))
-    except (TypeError, ValueError):
+    except _BAD_VALUE:
         return False
 
 
@@ -72,7 +79,7 @@ def _timediff_gt(value: Any, pattern: Any) -> bool:
     moment = _parse_time(value)
     try:
         return moment is not None and datetime.now(UTC) - moment > timedelta(seconds=float(pattern))
-    except (TypeError, ValueError):
+    except _BAD_VALUE:
         return False
 
 
@@ -87,10 +94,12 @@ OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "lessthan": _compare(lambda a, b: a < b),
     "greaterthan": _compare(lambda a, b: a > b),
     "matchwildcard": lambda v, p: isinstance(v, str) and isinstance(p, str) and fnmatch.fnmatchcase(v, p),
-    "regex": _match_full,
-    "matchregex": _match_full,
+    # As in StackStorm: regex/iregex find the pattern anywhere (anchor it with ^...$ to match
+    # the whole value); matchregex matches at the start.
+    "regex": _search,
+    "matchregex": _match_start,
     "search": _search,
-    "iregex": lambda v, p: isinstance(v, str) and isinstance(p, str) and re.fullmatch(p, v, re.IGNORECASE) is not None,
+    "iregex": lambda v, p: isinstance(v, str) and isinstance(p, str) and re.search(p, v, re.IGNORECASE) is not None,
     "contains": _contains,
     "ncontains": lambda v, p: not _contains(v, p),
     "icontains": _icontains,
@@ -109,6 +118,7 @@ OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
 ALIASES = {
     "eq": "equals", "neq": "nequals", "lt": "lessthan", "gt": "greaterthan",
     "ieq": "iequals", "in": "inside", "nin": "ninside", "exist": "exists",
+    "incontains": "nicontains", "td_lt": "timediff_lt", "td_gt": "timediff_gt",
 }
 NEEDS_NO_PATTERN = {"exists", "nexists"}
 REGEX_OPERATORS = {"regex", "matchregex", "search", "iregex"}

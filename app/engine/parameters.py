@@ -13,11 +13,11 @@ from typing import Any
 import referencing
 import referencing.exceptions
 from jsonschema import Draft7Validator
-from jsonschema.exceptions import SchemaError
+from jsonschema.exceptions import SchemaError, UnknownType
 
 EXTRA_KEYS = {"required", "default", "secret", "immutable", "position", "description", "title"}
 JSON_TYPES = {"string", "integer", "number", "boolean", "object", "array", "null"}
-PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}\Z")  # \Z: "$" lets a trailing newline in
 MASK = "********"
 
 
@@ -27,6 +27,8 @@ _NO_REMOTE_REFS = referencing.Registry()
 # Schemas nested deeper than Python's stack can follow, or refs that cannot be resolved, are
 # the user's mistake (422), not a crash.
 _UNUSABLE = (RecursionError, referencing.exceptions.Unresolvable)
+# A stored schema that was never checked (unknown type name, broken regex) fails mid-validation.
+_BROKEN_SCHEMA = (*_UNUSABLE, SchemaError, UnknownType, re.error)
 
 
 def validator(schema: Any) -> Draft7Validator:
@@ -56,8 +58,8 @@ def instance_errors(schema: dict[str, Any], instance: Any, *, allow_templates: b
     """
     try:
         found = sorted(validator(schema).iter_errors(instance), key=lambda e: (list(e.absolute_path), e.message))
-    except _UNUSABLE:
-        return ["The schema cannot be used: it is nested too deeply or has unresolvable references."]
+    except _BROKEN_SCHEMA:
+        return ["The schema cannot be used: it is invalid, nested too deeply or has unresolvable references."]
     messages = []
     for error in found:
         if allow_templates and _is_template(error.instance):
@@ -168,3 +170,20 @@ def with_defaults(parameters: dict[str, Any], values: dict[str, Any]) -> dict[st
         if "default" in definition and (name not in merged or definition.get("immutable")):
             merged[name] = definition["default"]
     return merged
+
+
+def is_json_schema(config_schema: Any) -> bool:
+    """A whole JSON Schema ({"type": "object", "properties": ...}) rather than StackStorm's
+    flat ``config.schema.yaml`` form ({key: {type, secret, required, ...}}), whose values are
+    all objects, so a string ``type`` tells them apart."""
+    return isinstance(config_schema, dict) and isinstance(config_schema.get("type"), str)
+
+
+def secret_config_keys(config_schema: Any) -> set[str]:
+    """Top-level config keys declared ``secret: true``, in either form of config schema."""
+    if not isinstance(config_schema, dict):
+        return set()
+    properties = config_schema.get("properties") if is_json_schema(config_schema) else config_schema
+    if not isinstance(properties, dict):
+        return set()
+    return {name for name, prop in properties.items() if isinstance(prop, dict) and prop.get("secret") is True}

@@ -5,18 +5,10 @@ from typing import Any
 import marshmallow as ma
 
 from app.api.common import pack_name_validators
-from app.engine.parameters import MASK
+from app.engine.parameters import MASK, secret_config_keys
 from app.schemas.common import StrictSchema
 
-VERSION = ma.validate.Regexp(r"^[0-9A-Za-z][0-9A-Za-z.+-]{0,63}$", error="Use a version such as 1.2.0 (max 64).")
-
-
-def secret_config_keys(config_schema: Any) -> set[str]:
-    """Top-level config properties declared ``secret: true`` in the config schema."""
-    properties = config_schema.get("properties") if isinstance(config_schema, dict) else None
-    if not isinstance(properties, dict):
-        return set()
-    return {name for name, prop in properties.items() if isinstance(prop, dict) and prop.get("secret") is True}
+VERSION = ma.validate.Regexp(r"^[0-9A-Za-z][0-9A-Za-z.+-]{0,63}\Z", error="Use a version such as 1.2.0 (max 64).")
 
 
 def keywords_field() -> ma.fields.List:
@@ -38,7 +30,8 @@ class PackSchema(StrictSchema):
     email = ma.fields.String(validate=[ma.validate.Length(max=255), email_or_empty])
     keywords = keywords_field()
     config_schema = ma.fields.Dict(metadata={
-        "description": "JSON Schema of the pack's config; properties marked secret: true are masked"})
+        "description": "the config's schema: StackStorm's {key: {type, required, secret, ...}} or a "
+                       "JSON Schema object; keys marked secret: true are masked"})
     config = ma.fields.Dict(metadata={"description": "the pack's config; must match config_schema"})
     path = ma.fields.String(dump_only=True, metadata={"description": "directory it was registered from; null via the API"})
     created_at = ma.fields.DateTime(dump_only=True)

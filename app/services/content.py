@@ -82,6 +82,8 @@ def storable_errors(value: Any) -> list[str]:
 
 def check_storable(data: dict[str, Any]) -> None:
     """422 naming each field whose value PostgreSQL would refuse, before anything is written."""
-    errors = {field: problems for field, value in data.items() if (problems := storable_errors(value))}
+    # Keys are the API's field names (the schemas load "pack" as pack_name).
+    errors = {("pack" if field == "pack_name" else field): problems
+              for field, value in data.items() if (problems := storable_errors(value))}
     if errors:
         raise ValidationError("The request is not valid.", errors)

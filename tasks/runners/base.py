@@ -28,6 +28,8 @@ class RunContext:
     emit: Callable[[str, str], None]  # emit(stream, line): "stdout" | "stderr" | "system"
     is_canceled: Callable[[], bool]   # poll it (about every 0.2 s) while running
     config: dict[str, Any] = field(default_factory=dict)  # the pack's config
+    # Datastore values (full key name -> value) python actions read via action_service.
+    datastore: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -1,0 +1,113 @@
+"""Rules: create, change, enable/disable, delete, with their trigger and action checked.
+
+A rule is checked when it is saved, not only when it fires: its trigger and action must
+exist, its criteria must use known operators, its trigger parameters must match the
+trigger's ``parameters_schema``, and its action parameters must be parameters of the action
+(values may be Jinja templates, rendered at enforcement). Required action parameters without
+a default must be given by the rule, since nothing else supplies them when an event fires.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from app.db import db
+from app.engine.criteria import criteria_errors
+from app.engine.parameters import instance_errors, value_errors
+from app.engine.runner_types import effective_parameters
+from app.errors import ValidationError
+from app.models import Action, Rule, Trigger
+from app.services.content import check_storable, ensure_ref_free, get_by_ref, pack_for_new_content
+
+FIELDS = ("description", "tags", "enabled", "trigger_parameters", "criteria", "action_parameters")
+
+
+def get_rule(ref: str) -> Rule:
+    return get_by_ref(Rule, ref, "Rule")
+
+
+def _resolve(model: type, ref: str, field: str, label: str) -> Any:
+    row = None if "\x00" in ref else db.session.scalar(select(model).where(model.ref == ref))
+    if row is None:
+        raise ValidationError(f"The rule's {field} does not exist.", {field: [f"{label} {ref!r} does not exist."]})
+    return row
+
+
+def check_rule(trigger: Trigger, action: Action, values: dict[str, Any]) -> None:
+    """422 naming every field in ``values`` that does not fit the rule's trigger and action.
+
+    ``values`` holds the fields to check (trigger_parameters, criteria, action_parameters).
+    """
+    errors: dict[str, Any] = {}
+    if "trigger_parameters" in values:
+        problems = instance_errors(trigger.parameters_schema or {}, values["trigger_parameters"])
+        if problems:
+            errors["trigger_parameters"] = problems
+    if "criteria" in values:
+        problems = criteria_errors(values["criteria"])
+        if problems:
+            errors["criteria"] = problems
+    if "action_parameters" in values:
+        parameters = effective_parameters(action.runner_type, action.parameters)
+        problems = value_errors(parameters, values["action_parameters"], allow_templates=True)
+        if problems:
+            errors["action_parameters"] = problems
+    if errors:
+        raise ValidationError("The rule is not valid.", errors)
+
+
+def create_rule(data: dict[str, Any], source_file: str | None = None) -> Rule:
+    check_storable(data)
+    pack = pack_for_new_content(data["pack_name"])
+    ref = f"{pack.name}.{data['name']}"
+    trigger = _resolve(Trigger, data["trigger"], "trigger", "Trigger")
+    action = _resolve(Action, data["action"], "action", "Action")
+    check_rule(trigger, action, {"trigger_parameters": data.get("trigger_parameters", {}),
+                                 "criteria": data.get("criteria", {}),
+                                 "action_parameters": data.get("action_parameters", {})})
+    ensure_ref_free(Rule, ref, "Rule")
+    rule = Rule(pack_id=pack.id, pack_name=pack.name, name=data["name"], ref=ref, source_file=source_file,
+                trigger_id=trigger.id, action_id=action.id)
+    for field in FIELDS:
+        if field in data:
+            setattr(rule, field, data[field])
+    db.session.add(rule)
+    db.session.flush()
+    db.session.refresh(rule, ["trigger", "action"])
+    return rule
+
+
+def update_rule(rule: Rule, data: dict[str, Any]) -> Rule:
+    """Change fields, checking what the change affects (a new action re-checks its parameters).
+
+    Fields the change does not touch are not re-checked, so a rule that an action change left
+    invalid can still be described, disabled or repaired one field at a time.
+    """
+    check_storable(data)
+    trigger = _resolve(Trigger, data["trigger"], "trigger", "Trigger") if "trigger" in data else rule.trigger
+    action = _resolve(Action, data["action"], "action", "Action") if "action" in data else rule.action
+    values = {field: data[field] for field in ("trigger_parameters", "criteria", "action_parameters") if field in data}
+    if "trigger" in data:
+        values.setdefault("trigger_parameters", rule.trigger_parameters)
+    if "action" in data:
+        values.setdefault("action_parameters", rule.action_parameters)
+    check_rule(trigger, action, values)
+    rule.trigger, rule.action = trigger, action
+    for field in FIELDS:
+        if field in data:
+            setattr(rule, field, data[field])
+    db.session.flush()
+    return rule
+
+
+def set_enabled(rule: Rule, enabled: bool) -> Rule:
+    rule.enabled = enabled
+    db.session.flush()
+    return rule
+
+
+def delete_rule(rule: Rule) -> None:
+    db.session.delete(rule)
+    db.session.flush()

@@ -1,0 +1,30 @@
+"""Find an action's entry point inside its pack, refusing paths that lead outside it."""
+
+from __future__ import annotations
+
+import os
+
+from tasks.runners.base import RunContext
+
+
+class EntryPointError(ValueError):
+    """The entry point is missing, outside the pack, or not a file."""
+
+
+def entry_point_path(ctx: RunContext) -> str:
+    """``<pack>/<entry_point>``, or StackStorm's ``<pack>/actions/<entry_point>``.
+
+    Symlinks are resolved before the check, so a link pointing outside the pack is refused.
+    """
+    if not ctx.pack_path:
+        raise EntryPointError(f"The pack {ctx.pack!r} is not on this worker.")
+    if not ctx.entry_point:
+        raise EntryPointError("The action has no entry_point.")
+    pack = os.path.realpath(ctx.pack_path)
+    for base in (pack, os.path.join(pack, "actions")):
+        path = os.path.realpath(os.path.join(base, ctx.entry_point))
+        if os.path.commonpath([pack, path]) != pack:
+            raise EntryPointError(f"The entry_point {ctx.entry_point!r} leads outside the pack.")
+        if os.path.isfile(path):
+            return path
+    raise EntryPointError(f"The entry_point {ctx.entry_point!r} is not a file in the pack {ctx.pack!r}.")

@@ -1,0 +1,1 @@
+"""Shim of ``st2common.runners``: only ``base_action`` exists."""

@@ -1,0 +1,73 @@
+"""``st2common.runners.base_action.Action`` for StackStorm python actions run by Patchbay.
+
+``self.config`` is the pack's config, ``self.logger`` logs to stderr (so its lines stream to
+the execution's log), ``self.action_service`` reads the datastore values the runner gave
+this run. Writes (``set_value``/``delete_value``) change this process's copy only: they are
+not persisted to Patchbay's keys yet.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import sys
+from typing import Any
+
+__all__ = ["Action", "ActionService"]
+
+# Filled by the python-script wrapper before the action class is instantiated.
+DATASTORE: dict[str, Any] = {}
+PACK = ""
+
+
+class ActionService:
+    """StackStorm's datastore calls, over the values the runner seeded for this run.
+
+    ``local=True`` (StackStorm's default) scopes a name to the pack: ``<pack>:<name>``.
+    """
+
+    def __init__(self, values: dict[str, Any], pack: str) -> None:
+        self._values = values
+        self._pack = pack
+
+    def _key(self, name: str, local: bool) -> str:
+        return f"{self._pack}:{name}" if local else name
+
+    def get_value(self, name: str, local: bool = True, scope: str = "system", decrypt: bool = False) -> Any:
+        return self._values.get(self._key(name, local))
+
+    def set_value(self, name: str, value: Any, ttl: int | None = None, local: bool = True,
+                  scope: str = "system", encrypt: bool = False) -> bool:
+        self._values[self._key(name, local)] = value
+        return True
+
+    def delete_value(self, name: str, local: bool = True, scope: str = "system") -> bool:
+        return self._values.pop(self._key(name, local), None) is not None
+
+    def list_values(self, local: bool = True, prefix: str | None = None) -> list[dict[str, Any]]:
+        start = self._key(prefix or "", local)
+        return [{"name": k, "value": v} for k, v in sorted(self._values.items()) if k.startswith(start)]
+
+
+def _stderr_logger(name: str) -> logging.Logger:
+    logger = logging.getLogger(name)
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
+        logger.propagate = False
+    return logger
+
+
+class Action(abc.ABC):
+    """Subclass it and implement ``run(**parameters)``, as in StackStorm."""
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        self.config = config if config is not None else {}
+        self.logger = _stderr_logger(f"actions.python.{type(self).__name__}")
+        self.action_service = ActionService(DATASTORE, PACK)
+
+    @abc.abstractmethod
+    def run(self, **kwargs: Any) -> Any:
+        """Do the work; return a result, or ``(succeeded: bool, result)``."""

@@ -1,0 +1,112 @@
+"""Rule criteria: validation (what the rules API answers 422 to) and operator semantics."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from app.engine.criteria import MISSING, OPERATORS, criteria_errors, evaluate, lookup, operator_name
+
+
+def matches(operator: str, value, pattern=None) -> bool:
+    return evaluate({"type": operator, "pattern": pattern}, value, pattern)
+
+
+@pytest.mark.parametrize("alias, name", [
+    ("eq", "equals"), ("EQUALS", "equals"), ("neq", "nequals"), ("lt", "lessthan"), ("gt", "greaterthan"),
+    ("ieq", "iequals"), ("in", "inside"), ("nin", "ninside"), ("incontains", "nicontains"),
+    ("td_lt", "timediff_lt"), ("td_gt", "timediff_gt"), ("frobnicate", None), (None, None), (["eq"], None),
+])
+def test_operator_names_and_stackstorm_aliases(alias, name):
+    assert operator_name(alias) == name
+
+
+def test_valid_criteria_have_no_errors():
+    criteria = {
+        "trigger.body.status": {"type": "equals", "pattern": "down"},
+        "trigger.count": {"type": "gt", "pattern": 3},
+        "trigger.host": {"type": "regex", "pattern": "^web-[0-9]+$"},
+        "trigger.when": {"type": "exists"},
+        "trigger.name": {"type": "regex", "pattern": "{{ kv.system.re }}"},
+    }
+    assert criteria_errors(criteria) == {}
+    assert criteria_errors({}) == {}
+
+
+@pytest.mark.parametrize("criteria, key, fragment", [
+    ({"trigger.a": {"type": "resembles", "pattern": 1}}, "trigger.a", "Unknown operator"),
+    ({"trigger.a": {"pattern": 1}}, "trigger.a", "Unknown operator"),
+    ({"trigger.a": {"type": "contains"}}, "trigger.a", "needs a 'pattern'"),
+    ({"trigger.a": {"type": "regex", "pattern": "(unclosed"}}, "trigger.a", "not a valid regular expression"),
+    ({"trigger.a": {"type": "iregex", "pattern": "*"}}, "trigger.a", "not a valid regular expression"),
+    ({"body.a": {"type": "equals", "pattern": 1}}, "body.a", "paths into the event"),
+    ({"trigger.a": ["equals", 1]}, "trigger.a", "must be an object"),
+    ({"trigger.a": {"type": "equals", "pattern": 1, "condition": "any"}}, "trigger.a", "Unknown keys: condition"),
+])
+def test_invalid_criteria_are_named_by_key(criteria, key, fragment):
+    errors = criteria_errors(criteria)
+    assert list(errors) == [key]
+    assert any(fragment in message for message in errors[key]), errors
+
+
+def test_criteria_must_be_an_object():
+    assert "_schema" in criteria_errors(["trigger.a"])
+    assert "_schema" in criteria_errors("trigger.a == 1")
+
+
+def test_lookup_walks_objects_and_lists():
+    payload = {"body": {"items": [{"id": 1}, {"id": 2}], "a.b": 3}, "n": None}
+    assert lookup(payload, "trigger.body.items.1.id") == 2
+    assert lookup(payload, "trigger.body.items.-1.id") == 2
+    assert lookup(payload, "trigger.n") is None
+    assert lookup(payload, "trigger.body.items.5") is MISSING
+    assert lookup(payload, "trigger.nope.deeper") is MISSING
+    assert lookup(payload, "trigger") == payload
+
+
+@pytest.mark.parametrize("operator, value, pattern, expected", [
+    ("equals", 5, 5, True), ("equals", "5", 5, False), ("nequals", "a", "b", True),
+    ("iequals", "DOWN", "down", True), ("iequals", 1, "1", False),
+    ("lessthan", 2, 3, True), ("lessthan", "2", 3, True), ("greaterthan", 10, "9", True),
+    ("greaterthan", "b", "a", True), ("greaterthan", "x", 1, False), ("greaterthan", 10**400, 1, False),
+    ("matchwildcard", "web-01.example", "web-*", True), ("matchwildcard", "db-01", "web-*", False),
+    # StackStorm semantics: regex/iregex search anywhere, matchregex anchors at the start.
+    ("regex", "error: disk full", "disk", True), ("regex", "error: disk full", "^disk", False),
+    ("regex", "web-12", "^web-[0-9]+$", True), ("iregex", "ERROR here", "error", True),
+    ("matchregex", "error: x", "error", True), ("matchregex", "an error", "error", False),
+    ("matchregex", "a\nb", "a.b", True), ("search", "xxabcxx", "abc", True),
+    ("contains", "hello world", "lo w", True), ("contains", [1, 2], 2, True), ("contains", 5, 5, False),
+    ("ncontains", "hello", "z", True), ("icontains", "Hello", "HELL", True), ("nicontains", "Hello", "x", True),
+    ("startswith", "prod-db", "prod", True), ("istartswith", "PROD-db", "prod", True),
+    ("endswith", "a.log", ".log", True), ("iendswith", "A.LOG", ".log", True),
+    ("inside", "b", ["a", "b"], True), ("inside", "z", "xyz", True), ("ninside", "c", ["a", "b"], True),
+    ("exists", None, None, True), ("exists", MISSING, None, False), ("nexists", MISSING, None, True),
+])
+def test_operators(operator, value, pattern, expected):
+    assert matches(operator, value, pattern) is expected
+
+
+def test_a_missing_value_matches_only_nexists():
+    for name in OPERATORS:
+        if name != "nexists":
+            assert matches(name, MISSING, "x") is False, name
+
+
+def test_timediff_operators():
+    recent = (datetime.now(UTC) - timedelta(seconds=30)).isoformat()
+    old = (datetime.now(UTC) - timedelta(hours=2)).isoformat()
+    assert matches("timediff_lt", recent, 60) is True
+    assert matches("timediff_gt", old, 3600) is True
+    assert matches("timediff_lt", old, 60) is False
+    assert matches("td_lt", datetime.now(UTC).timestamp() - 5, 60) is True
+    assert matches("timediff_lt", "not a date", 60) is False
+
+
+@pytest.mark.parametrize("value, pattern", [
+    (1e300, 60), (10**30, 60), ("2026-01-01T00:00:00Z", 1e300), ("2026-01-01T00:00:00Z", float("nan")),
+    ("2026-01-01T00:00:00Z", "soon"), (True, 5), ([], 5),
+])
+def test_timediff_never_raises_on_hostile_values(value, pattern):
+    assert matches("timediff_lt", value, pattern) in (True, False)
+    assert matches("timediff_gt", value, pattern) in (True, False)
