@@ -7,12 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, g, request, send_from_directory
+from flask_smorest import Api
 
 from app.config import load_settings
 from app.db import db
 from app.errors import register_error_handlers
-from flask_smorest import Api
-
 from app.extensions import jwt
 from app.logging import (
     REQUEST_ID_HEADER,
@@ -21,6 +20,7 @@ from app.logging import (
     new_request_id,
     request_id_var,
 )
+from app.security.install import install_security
 from app.security.tokens import lifetimes
 
 SWAGGER_ASSETS_URL = "/docs/assets/"
@@ -71,6 +71,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     register_blueprints(rest_api)
     _install_request_hooks(app)
     _install_swagger_assets(app)
+    install_security(app)
     return app
 
 

@@ -64,7 +64,7 @@ def register_packs(names_or_paths: tuple[str, ...]) -> None:
     """Register packs (names or paths inside PACKS_PATH); all of PACKS_PATH without arguments."""
     from app.db import db
     from app.errors import APIError
-    from app.services.pack_loader import register_pack, register_all
+    from app.services.pack_loader import register_all, register_pack
 
     app = _app()
     with app.app_context():
@@ -79,6 +79,30 @@ def register_packs(names_or_paths: tuple[str, ...]) -> None:
             sys.exit(1)
         for result in results:
             click.echo(result.summary())
+
+
+@main.command("create-admin")
+@click.option("--name", prompt="Admin username", default="admin", show_default=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="prompted for when not given (safer: not in shell history)")
+def create_admin(name: str, password: str) -> None:
+    """Create an admin, or make an existing identity admin, with the password you type."""
+    from app.db import db
+    from app.errors import APIError
+    from app.services.bootstrap import make_admin
+
+    app = _app()
+    with app.app_context():
+        try:
+            make_admin(name, password)
+            db.session.commit()
+        except APIError as exc:
+            db.session.rollback()
+            click.echo(f"error: {exc.message}", err=True)
+            for field, problems in exc.errors.items():
+                click.echo(f"  {field}: {' '.join(problems)}", err=True)
+            sys.exit(1)
+    click.echo(f"admin {name!r} is ready; log in with POST /api/v1/auth/login")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,21 @@ from flask_smorest import Api
 
 
 def register_blueprints(api: Api) -> None:
-    from app.api import actions, health
+    from app.api import (
+        actions,
+        apikeys,
+        audit,
+        auth,
+        executions,
+        health,
+        identities,
+        pack_registration,
+        packs,
+        roles,
+        rules,
+        sensors,
+        triggers,
+    )
 
-    for module in (health, actions):
+    for module in (health, actions, packs, pack_registration, triggers, sensors, rules, auth, apikeys, identities, roles, audit, executions):
         api.register_blueprint(module.blp)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import datetime
+from typing import Any
 
 from flask import g, request
 from flask_jwt_extended import decode_token
@@ -50,12 +50,14 @@ def load_grants(identity: Identity) -> tuple[frozenset[tuple[str, str | None]], 
     return grants, roles
 
 
-def principal_for(identity: Identity, api_key: ApiKey | None = None, jti: str | None = None) -> Principal:
+def principal_for(identity: Identity, api_key: ApiKey | None = None, jti: str | None = None,
+                  claims: dict[str, Any] | None = None) -> Principal:
     grants, roles = load_grants(identity)
     if api_key is not None and api_key.permissions is not None:
         narrowed = set(api_key.permissions)
         grants = frozenset(g_ for g_ in grants if g_[0] in narrowed)
-    return Principal(identity=identity, grants=grants, roles=roles, api_key=api_key, token_jti=jti)
+    return Principal(identity=identity, grants=grants, roles=roles, api_key=api_key, token_jti=jti,
+                     token_claims=claims)
 
 
 def _from_api_key(raw: str) -> Principal:
@@ -81,25 +83,37 @@ def _from_api_key(raw: str) -> Principal:
     return principal_for(key.identity, api_key=key)
 
 
-def _from_bearer(token: str) -> Principal:
-    from app.security.tokens import is_revoked
-
+def decode_claims(token: str, expected_type: str) -> dict[str, Any]:
+    """Verified claims of a token of ``expected_type`` (access or refresh); 401 otherwise."""
     try:
         claims = decode_token(token)
     except (JWTExtendedException, PyJWTError, ValueError, KeyError):
         raise Unauthorized("The token is not valid or has expired.") from None
-    if claims.get("type") != "access":
-        raise Unauthorized("An access token is required.")
+    if claims.get("type") != expected_type:
+        raise Unauthorized(f"An {expected_type} token is required." if expected_type == "access"
+                           else f"A {expected_type} token is required.")
+    return claims
+
+
+def identity_for_claims(claims: dict[str, Any]) -> Identity:
+    """The enabled identity a token speaks for, unless it was revoked or predates a reset."""
+    from app.security.tokens import is_revoked, issued_at
+
     if is_revoked(claims["jti"]):
         raise Unauthorized("The token has been revoked.")
-    identity = db.session.get(Identity, int(claims["sub"])) if str(claims.get("sub", "")).isdigit() else None
+    sub = str(claims.get("sub", ""))
+    identity = db.session.get(Identity, int(sub)) if sub.isdigit() else None
     if identity is None or not identity.enabled:
         raise Unauthorized("The token is not valid or has expired.")
-    if identity.tokens_valid_after is not None:
-        issued = datetime.fromtimestamp(claims["iat"], tz=identity.tokens_valid_after.tzinfo)
-        if issued < identity.tokens_valid_after.replace(microsecond=0):
-            raise Unauthorized("The token has been revoked.")
-    return principal_for(identity, jti=claims["jti"])
+    if identity.tokens_valid_after is not None and issued_at(claims) < identity.tokens_valid_after.timestamp():
+        raise Unauthorized("The token has been revoked.")
+    return identity
+
+
+def _from_bearer(token: str) -> Principal:
+    claims = decode_claims(token, "access")
+    identity = identity_for_claims(claims)
+    return principal_for(identity, jti=claims["jti"], claims=claims)
 
 
 def authenticate() -> Principal | None:

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from copy import deepcopy
-from typing import Any, Callable
+from typing import Any
 
 from flask import g, request
 
@@ -46,14 +47,7 @@ def requires(permission: str, *, pack_from: str | None = "ref") -> Callable:
     def decorator(func: Callable) -> Callable:
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            from app.security.authenticate import authenticate
-
-            principal = authenticate()
-            if principal is None:
-                raise Unauthorized(
-                    "Authentication is required: send a bearer token or an X-API-Key header.",
-                    headers={"WWW-Authenticate": 'Bearer realm="patchbay"'},
-                )
+            principal = current_principal_or_401()
             g.principal = principal
             pack = pack_of(kwargs.get(pack_from)) if pack_from and pack_from in kwargs else None
             allowed = (
@@ -74,6 +68,35 @@ def requires(permission: str, *, pack_from: str | None = "ref") -> Callable:
         return wrapper
 
     return decorator
+
+
+def authenticated(func: Callable) -> Callable:
+    """Any authenticated identity may call this (one's own session, profile, password)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        g.principal = current_principal_or_401()
+        return func(*args, **kwargs)
+
+    wrapper._permission = None  # type: ignore[attr-defined]
+    wrapper._authenticated = True  # type: ignore[attr-defined]
+    _document(wrapper, security=SECURITY, **{"x-permission": "authenticated"})
+    wrapper._apidoc["manual_doc"]["description"] = (  # type: ignore[attr-defined]
+        (func.__doc__ or "").strip().split("\n\n", 1)[-1] if "\n\n" in (func.__doc__ or "") else ""
+    ) + "\n\nAny authenticated identity may call this; no permission is needed."
+    return wrapper
+
+
+def current_principal_or_401() -> Principal:
+    from app.security.authenticate import authenticate
+
+    principal = authenticate()
+    if principal is None:
+        raise Unauthorized(
+            "Authentication is required: send a bearer token or an X-API-Key header.",
+            headers={"WWW-Authenticate": 'Bearer realm="patchbay"'},
+        )
+    return principal
 
 
 def public(func: Callable) -> Callable:

@@ -15,6 +15,8 @@ class Principal:
     roles: tuple[str, ...] = ()
     api_key: ApiKey | None = None
     token_jti: str | None = None
+    # The verified claims of the access token used (logout revokes it until its ``exp``).
+    token_claims: dict | None = None
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property

@@ -1,0 +1,20 @@
+"""Wire the security pieces into an app: rate limiter, audit hook, framework routes."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from app.security.ratelimit import install_rate_limiter
+from app.security.routes import FRAMEWORK_PUBLIC_ENDPOINTS, mark_public
+
+
+def install_security(app: Flask) -> None:
+    """Call once the blueprints are registered."""
+    from app.services.audit import install_audit_hook
+
+    install_rate_limiter(app)
+    install_audit_hook(app)
+    # The OpenAPI document, Swagger UI and Flask's static route answer without credentials.
+    for endpoint in FRAMEWORK_PUBLIC_ENDPOINTS:
+        if endpoint in app.view_functions:
+            mark_public(app.view_functions[endpoint])

@@ -1,0 +1,66 @@
+"""Login rate limiting (flask-limiter, counters in Redis so every web process shares them)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+from flask import Flask, current_app, request
+from flask_limiter import Limiter
+from flask_limiter.errors import RateLimitExceeded
+from limits import parse_many
+
+from app.config import ConfigError
+from app.errors import error_response
+
+KEY_PREFIX = "patchbay:ratelimit"
+
+
+def client_address() -> str:
+    # Behind Heroku's router (or any proxy) REMOTE_ADDR is the proxy's for everyone; the
+    # proxy appends the address it saw as the last X-Forwarded-For hop, which a client cannot
+    # forge (earlier hops it can, so they are ignored).
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    last_hop = forwarded.split(",")[-1].strip()[:64]
+    return last_hop or request.remote_addr or "unknown"
+
+
+def attempted_username() -> str:
+    # Limiting per account too stops a password guesser who rotates addresses.
+    body = request.get_json(silent=True)
+    name = body.get("username") if isinstance(body, dict) else None
+    if not name:
+        return "user:-"
+    # Hashed: a password typed into the username field must not sit in Redis in clear.
+    return "user:" + hashlib.sha256(str(name).strip().lower().encode()).hexdigest()[:32]
+
+
+def login_rate() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+limiter = Limiter(key_func=client_address, key_prefix=KEY_PREFIX, headers_enabled=True)
+
+# Stack both on a view: attempts per client address and per attempted username.
+limit_per_address = limiter.limit(login_rate, key_func=client_address, methods=["POST"])
+limit_per_username = limiter.limit(login_rate, key_func=attempted_username, methods=["POST"])
+
+
+def install_rate_limiter(app: Flask) -> None:
+    try:
+        parse_many(app.config["LOGIN_RATE_LIMIT"])
+    except ValueError as exc:
+        # Found at start-up, not at the first login.
+        raise ConfigError(f"LOGIN_RATE_LIMIT is invalid: {exc} (e.g. '10 per minute')") from None
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
+    app.config.setdefault("RATELIMIT_STRATEGY", "moving-window")
+    limiter.init_app(app)
+
+    @app.errorhandler(RateLimitExceeded)
+    def too_many_requests(exc: RateLimitExceeded):
+        current = limiter.current_limit
+        retry_after = max(int(current.reset_at - time.time()), 1) if current else 60
+        return error_response(
+            429, f"Too many attempts ({exc.description}); try again in {retry_after} s.",
+            headers={"Retry-After": str(retry_after)},
+        )

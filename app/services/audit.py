@@ -1,0 +1,122 @@
+"""The audit log: who did what to which resource, when, and how it ended.
+
+Entries are written on their own connection and committed at once, so an entry survives the
+request's own rollback (a failed or denied call is audited too). Never write a secret here:
+no bodies, passwords, tokens or key values — only names, refs, ids and status codes.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from flask import Flask, g, has_request_context, request
+from sqlalchemy import Select, insert, select
+
+from app.db import db, utcnow
+from app.models import AuditEntry
+from app.security.routes import declared_access
+
+log = logging.getLogger("patchbay.audit")
+
+MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+API_PREFIX = "/api/v1/"
+# URL arguments that name the resource, most specific first.
+RESOURCE_ARGS = ("ref", "name", "id", "key_id", "identity_id", "execution_id", "event_id", "inquiry_id")
+
+
+def outcome_for(status_code: int) -> str:
+    if status_code in (401, 403, 429):
+        return "denied"
+    return "success" if status_code < 400 else "failure"
+
+
+def _request_actor() -> tuple[str | None, dict[str, Any]]:
+    principal = g.get("principal")
+    if principal is not None:
+        extra = {"api_key": principal.api_key.prefix} if principal.api_key is not None else {}
+        return principal.name, extra
+    # Views that know who is trying before anyone is authenticated (login) set this.
+    return g.get("audit_actor"), {}
+
+
+def record_audit(action: str, resource_type: str, resource_ref: str | None = None, *,
+                 outcome: str = "success", status_code: int | None = None,
+                 actor: str | None = None, details: dict[str, Any] | None = None) -> None:
+    """Write one entry now, outside the caller's transaction (e.g. a secret was read)."""
+    extra: dict[str, Any] = {}
+    request_id = remote_addr = None
+    if has_request_context():
+        request_actor, extra = _request_actor()
+        actor = actor or request_actor
+        request_id = g.get("request_id")
+        remote_addr = request.remote_addr
+    values = {
+        "created_at": utcnow(), "actor": actor, "action": action[:128],
+        "resource_type": resource_type[:64], "resource_ref": (resource_ref or None) and resource_ref[:512],
+        "outcome": outcome, "status_code": status_code, "request_id": request_id,
+        "remote_addr": remote_addr, "details": {**extra, **(details or {})},
+    }
+    with db.engine.begin() as connection:
+        connection.execute(insert(AuditEntry.__table__).values(**values))
+
+
+def _resource_of(response) -> tuple[str, str | None]:
+    resource_type = request.blueprint or request.path[len(API_PREFIX):].split("/", 1)[0] or "api"
+    args = request.view_args or {}
+    for name in RESOURCE_ARGS:
+        if name in args:
+            return resource_type, str(args[name])
+    if args:
+        return resource_type, str(next(iter(args.values())))
+    # A creation names its new resource only in the answer; take its handle, nothing else.
+    if response.status_code == 201 and response.is_json:
+        body = response.get_json(silent=True)
+        if isinstance(body, dict):
+            for field in ("ref", "name", "id"):
+                if body.get(field) is not None:
+                    return resource_type, str(body[field])
+    return resource_type, None
+
+
+def install_audit_hook(app: Flask) -> None:
+    @app.after_request
+    def audit_mutations(response):
+        if request.method not in MUTATING_METHODS or not request.path.startswith(API_PREFIX):
+            return response
+        access = declared_access(app, request.endpoint, request.method)
+        action = access.permission or ("authenticated" if access.authenticated
+                                       else "public" if access.public else "unrouted")
+        resource_type, resource_ref = _resource_of(response)
+        details = {"method": request.method, "endpoint": request.endpoint, "path": request.path}
+        if request.view_args and len(request.view_args) > 1:
+            details["args"] = {k: str(v) for k, v in request.view_args.items()}
+        try:
+            record_audit(action, resource_type, resource_ref, outcome=outcome_for(response.status_code),
+                         status_code=response.status_code, details=details)
+        except Exception:  # noqa: BLE001 - the call already happened; losing its answer helps no one
+            log.exception("could not write the audit entry")
+        return response
+
+
+def filter_audit(query: Select, args: dict[str, Any]) -> Select:
+    """The audit list's filters, each on an indexed or narrow column."""
+    exact = {"actor": AuditEntry.actor, "resource_type": AuditEntry.resource_type,
+             "resource": AuditEntry.resource_ref, "action": AuditEntry.action,
+             "outcome": AuditEntry.outcome, "request_id": AuditEntry.request_id}
+    for name, column in exact.items():
+        if args.get(name):
+            query = query.where(column == args[name])
+    since: datetime | None = args.get("since")
+    until: datetime | None = args.get("until")
+    if since is not None:
+        query = query.where(AuditEntry.created_at >= since)
+    if until is not None:
+        query = query.where(AuditEntry.created_at < until)
+    return query
+
+
+def audit_query(args: dict[str, Any]) -> Select:
+    query = filter_audit(select(AuditEntry), args)
+    return query.order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc())

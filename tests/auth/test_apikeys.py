@@ -1,0 +1,105 @@
+"""API keys: shown once, stored hashed, narrower than their owner, revocable."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from app.models import ApiKey
+
+
+def key_header(key: str) -> dict[str, str]:
+    return {"X-API-Key": key}
+
+
+def test_create_shows_the_key_once_and_it_authenticates(client_as, anonymous, db_session):
+    operator = client_as("operator")
+    created = operator.post("/api/v1/apikeys", json={"name": "ci"})
+    assert created.status_code == 201, created.json
+    key = created.json["key"]
+    assert key.startswith("pbk_") and created.json["prefix"] in key
+    row = db_session.scalar(select(ApiKey).where(ApiKey.id == created.json["id"]))
+    assert row.key_hash != key and key not in row.key_hash
+    me = anonymous.get("/api/v1/auth/me", headers=key_header(key))
+    assert me.status_code == 200 and me.json["api_key"] == created.json["prefix"]
+    # Listing and reading never show the key again, nor its hash.
+    for answer in (operator.get("/api/v1/apikeys"), operator.get(f"/api/v1/apikeys/{created.json['id']}")):
+        assert answer.status_code == 200
+        assert key not in answer.get_data(as_text=True) and row.key_hash not in answer.get_data(as_text=True)
+    listed = operator.get("/api/v1/apikeys").json
+    assert [k["name"] for k in listed] == ["ci"]
+    assert set(listed[0]) == {"id", "name", "prefix", "owner", "permissions", "created_at", "last_used_at",
+                              "expires_at", "revoked_at"}
+    assert listed[0]["last_used_at"] is not None
+
+
+def test_a_key_can_narrow_but_not_widen_its_owners_permissions(client_as, anonymous):
+    operator = client_as("operator")
+    narrow = operator.post("/api/v1/apikeys", json={"name": "reader", "permissions": ["actions:view"]})
+    assert narrow.status_code == 201, narrow.json
+    headers = key_header(narrow.json["key"])
+    assert anonymous.get("/api/v1/actions", headers=headers).status_code == 200
+    assert anonymous.get("/api/v1/rules", headers=headers).status_code == 403
+    me = anonymous.get("/api/v1/auth/me", headers=headers).json
+    assert [p["permission"] for p in me["permissions"]] == ["actions:view"]
+    wider = operator.post("/api/v1/apikeys", json={"name": "greedy", "permissions": ["rbac:manage"]})
+    assert wider.status_code == 422 and "permissions" in wider.json["errors"]
+    unknown = operator.post("/api/v1/apikeys", json={"name": "typo", "permissions": ["actions:veiw"]})
+    assert unknown.status_code == 422
+
+
+def test_a_narrowed_key_cannot_mint_a_wider_key(client_as, anonymous):
+    operator = client_as("operator")
+    key = operator.post("/api/v1/apikeys", json={"name": "minter", "permissions": ["apikeys:create"]}).json["key"]
+    escalate = anonymous.post("/api/v1/apikeys", headers=key_header(key),
+                              json={"name": "wider", "permissions": ["actions:execute"]})
+    assert escalate.status_code == 422
+    # Without a permissions list the new key gets the calling key's, not the owner's.
+    plain = anonymous.post("/api/v1/apikeys", headers=key_header(key), json={"name": "same"})
+    assert plain.status_code == 201 and plain.json["permissions"] == ["apikeys:create"]
+    assert anonymous.get("/api/v1/actions", headers=key_header(plain.json["key"])).status_code == 403
+
+
+def test_revoked_expired_and_malformed_keys_are_refused(client_as, anonymous, db_session):
+    operator = client_as("operator")
+    created = operator.post("/api/v1/apikeys", json={"name": "temp"}).json
+    assert operator.delete(f"/api/v1/apikeys/{created['id']}").status_code == 204
+    assert anonymous.get("/api/v1/actions", headers=key_header(created["key"])).status_code == 401
+    assert operator.get("/api/v1/apikeys").json == []
+    assert [k["name"] for k in operator.get("/api/v1/apikeys?include_revoked=true").json] == ["temp"]
+
+    soon = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    expiring = operator.post("/api/v1/apikeys", json={"name": "expiring", "expires_at": soon}).json
+    assert anonymous.get("/api/v1/actions", headers=key_header(expiring["key"])).status_code == 200
+    db_session.get(ApiKey, expiring["id"]).expires_at = datetime.now(UTC) - timedelta(seconds=1)
+    db_session.commit()
+    assert anonymous.get("/api/v1/actions", headers=key_header(expiring["key"])).status_code == 401
+
+    past = operator.post("/api/v1/apikeys", json={"name": "past", "expires_at": "2020-01-01T00:00:00+00:00"})
+    assert past.status_code == 422 and "expires_at" in past.json["errors"]
+    tampered = expiring["key"][:-2] + ("AA" if not expiring["key"].endswith("AA") else "BB")
+    for bad in ("nonsense", "pbk_000000000000_x", tampered):
+        assert anonymous.get("/api/v1/actions", headers=key_header(bad)).status_code == 401
+
+
+def test_others_keys_are_invisible_except_to_rbac_managers(client_as, api, create_identity):
+    alice, bob = client_as("operator"), client_as("operator")
+    alices = alice.post("/api/v1/apikeys", json={"name": "alices"}).json
+    assert bob.get("/api/v1/apikeys").json == []
+    assert bob.get(f"/api/v1/apikeys/{alices['id']}").status_code == 404
+    assert bob.delete(f"/api/v1/apikeys/{alices['id']}").status_code == 404
+    assert [k["name"] for k in api.get("/api/v1/apikeys").json] == ["alices"]
+    assert api.delete(f"/api/v1/apikeys/{alices['id']}").status_code == 204
+
+
+def test_keys_for_a_service_account_need_rbac_manage(client_as, api, create_identity, anonymous):
+    robot = create_identity("robot", roles=["viewer"], kind="service")
+    denied = client_as("operator").post("/api/v1/apikeys", json={"name": "robot-key", "owner": "robot"})
+    assert denied.status_code == 403
+    created = api.post("/api/v1/apikeys", json={"name": "robot-key", "owner": robot.name})
+    assert created.status_code == 201 and created.json["owner"] == "robot"
+    me = anonymous.get("/api/v1/auth/me", headers=key_header(created.json["key"])).json
+    assert me["identity"]["name"] == "robot" and me["roles"] == ["viewer"]
+    too_much = api.post("/api/v1/apikeys", json={"name": "x", "owner": "robot", "permissions": ["rules:create"]})
+    assert too_much.status_code == 422
