@@ -30,7 +30,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Build the app from the environment; ``overrides`` replace settings (tests)."""
     settings = load_settings()
     settings.update(overrides or {})
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # no static files: no /static route
     app.config.update(settings)
     app.config.update(
         MAX_CONTENT_LENGTH=settings["MAX_BODY_BYTES"],

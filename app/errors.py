@@ -11,6 +11,8 @@ from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, jsonify
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -134,6 +136,13 @@ def register_error_handlers(app: Flask) -> None:
         db.session.rollback()
         log.error("database unavailable: %s", exc.orig.__class__.__name__)
         return error_response(503, "The database is not available.", headers={"Retry-After": "5"})
+
+    @app.errorhandler(RedisConnectionError)
+    @app.errorhandler(RedisTimeoutError)
+    def handle_redis_down(exc: Exception):
+        db.session.rollback()
+        log.error("redis unavailable: %s", type(exc).__name__)
+        return error_response(503, "Redis is not available.", headers={"Retry-After": "5"})
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception):

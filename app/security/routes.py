@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from flask import Flask
 
 # Views Flask and flask-smorest register themselves; install_security marks them public.
-FRAMEWORK_PUBLIC_ENDPOINTS = ("static", "api-docs.openapi_json", "api-docs.openapi_swagger_ui")
+FRAMEWORK_PUBLIC_ENDPOINTS = ("api-docs.openapi_json", "api-docs.openapi_swagger_ui")
 
 
 @dataclass(frozen=True)

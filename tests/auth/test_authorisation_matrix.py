@@ -23,8 +23,6 @@ ALLOWED_PUBLIC = [
     r"/api/v1/auth/register",
     # Webhooks authenticate with their own per-hook secret.
     r"/api/v1/webhooks/.*",
-    # Flask's static route: Patchbay has no static folder, so it only ever answers 404.
-    r"/static/.*",
 ]
 SKIPPED_METHODS = {"HEAD", "OPTIONS"}
 BODY_METHODS = {"POST", "PUT", "PATCH"}

@@ -82,3 +82,17 @@ def test_unexpected_exception_is_500_without_traceback(db_session):
 
 def test_error_body_has_standard_phrase():
     assert error_body(409, "dup") == {"code": 409, "status": "Conflict", "message": "dup", "errors": {}}
+
+
+def test_redis_down_is_503_not_500(api, app):
+    from app.devservices import free_port
+
+    previous = app.config["REDIS_URL"]
+    app.config["REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"
+    try:
+        response = api.get("/api/v1/actions")
+    finally:
+        app.config["REDIS_URL"] = previous
+    body = assert_error(response, 503)
+    assert "Redis" in body["message"]
+    assert response.headers["Retry-After"] == "5"
