@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from celery import Celery, Task
+from celery.signals import worker_process_init
 from flask import Flask
 
-QUEUES = ("actions", "events", "celery")
+from app.db import db
+from app.services.queue import QUEUES, celery_config
+
+__all__ = ["QUEUES", "celery_init_app"]
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -15,30 +19,14 @@ def celery_init_app(app: Flask) -> Celery:
                 return self.run(*args, **kwargs)
 
     celery = Celery(app.name, task_cls=FlaskTask)
-    celery.conf.update(
-        broker_url=app.config["REDIS_URL"],
-        result_backend=app.config["REDIS_URL"],
-        task_serializer="json",
-        result_serializer="json",
-        accept_content=["json"],
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        task_track_started=True,
-        worker_prefetch_multiplier=1,
-        task_default_queue="celery",
-        task_routes={
-            "patchbay.run_execution": {"queue": "actions"},
-            "patchbay.process_event": {"queue": "events"},
-        },
-        result_expires=3600,
-        broker_connection_retry_on_startup=True,
-        worker_hijack_root_logger=False,
-        # Redis redelivers unacked messages after this; claims in PostgreSQL make that harmless,
-        # and it must exceed the longest action timeout so it rarely happens at all.
-        broker_transport_options={"visibility_timeout": 24 * 3600},
-        timezone="UTC",
-        enable_utc=True,
-    )
+    celery.conf.update(celery_config(app.config))
     celery.set_default()
     app.extensions["celery"] = celery
     return celery
+
+
+@worker_process_init.connect
+def _fresh_connections_after_fork(**_kwargs) -> None:
+    # A forked pool child must not reuse the parent's pooled PostgreSQL connections.
+    if db.engine is not None:
+        db.engine.dispose(close=False)

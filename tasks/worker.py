@@ -1,6 +1,16 @@
-"""Entry module for ``celery -A tasks.worker``: builds the Flask app and exposes its Celery."""
+"""Entry module for ``celery -A tasks.worker``: builds the Flask app and exposes its Celery.
 
+Every module of the ``tasks`` package (executions, maintenance, events, ...) is imported so
+its tasks are registered, whoever added it.
+"""
+
+import importlib
+import pkgutil
+
+import tasks
 from app.cli import fail_on_config_error
+
+NOT_TASK_MODULES = {"celery_app", "worker", "runners"}
 
 with fail_on_config_error():
     from app import create_app
@@ -8,4 +18,6 @@ with fail_on_config_error():
 
     flask_app = create_app()
     celery = celery_init_app(flask_app)
-    celery.autodiscover_tasks(["tasks"], related_name=None, force=True)
+    for module in pkgutil.iter_modules(tasks.__path__):
+        if module.name not in NOT_TASK_MODULES:
+            importlib.import_module(f"tasks.{module.name}")

@@ -1,0 +1,178 @@
+"""Executions: list, read, cancel, rerun, logs (JSON or Server-Sent Events), stats."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+from flask import Response, request, stream_with_context
+from flask.views import MethodView
+from sqlalchemy import select
+
+from app.api.common import Blueprint, apply_sort, paginate
+from app.db import db
+from app.extensions import redis_client
+from app.models import Execution
+from app.models.execution import TERMINAL
+from app.schemas.execution import (
+    ExecutionListArgs,
+    ExecutionSchema,
+    ExecutionSummarySchema,
+    LogArgs,
+    LogLineSchema,
+    RerunSchema,
+    StatsArgs,
+    StatsSchema,
+)
+from app.security import current_principal, requires
+from app.security.decorators import ensure_pack_permission
+from app.services import execution_queries as queries
+from app.services import executions as service
+from app.services.execution_logs import read_lines
+
+blp = Blueprint("executions", __name__, url_prefix="/api/v1/executions",
+                description="Executions: runs of actions, their state, logs and results")
+
+# Only columns that lead an index (alone or after an equality filter) are sortable.
+SORTABLE = {"created_at": Execution.created_at, "id": Execution.id}
+FOLLOW_POLL_SECONDS = 0.25
+KEEPALIVE_SECONDS = 15
+FOLLOW_BATCH = 1000
+
+
+def _visible_execution(execution_id: int, permission: str = "executions:view") -> Execution:
+    execution = service.get_execution(execution_id)
+    ensure_pack_permission(permission, execution.pack_name)
+    return execution
+
+
+@blp.route("")
+class Executions(MethodView):
+    @requires("executions:view", pack_from=None)
+    @blp.arguments(ExecutionListArgs, location="query")
+    @blp.response(200, ExecutionSummarySchema(many=True))
+    @blp.paginate()
+    def get(self, args, pagination_parameters):
+        """List executions
+
+        Filters: `status` (comma-separated), `action`, `pack`, `parent`, `rule`, `enforcement`,
+        `user`, `since`, `until` (created_at); `sort` by created_at or id (default
+        `-created_at`). The result is left out; read one execution for it.
+        """
+        query = queries.filtered(args, current_principal().packs_for("executions:view"))
+        query = apply_sort(query, args.get("sort"), SORTABLE, "-created_at", Execution.id)
+        return paginate(query, pagination_parameters)
+
+
+@blp.route("/stats")
+class ExecutionStats(MethodView):
+    @requires("executions:view", pack_from=None)
+    @blp.arguments(StatsArgs, location="query")
+    @blp.response(200, StatsSchema)
+    def get(self, args):
+        """Count executions by status and by action
+
+        Over `since`..`until` (created_at; default the last 24 hours), optionally one `pack`;
+        `by_action` lists the `top` actions by volume.
+        """
+        return queries.stats(args.get("since"), args.get("until"), args.get("pack"),
+                             current_principal().packs_for("executions:view"), args["top"])
+
+
+@blp.route("/<int:execution_id>")
+class ExecutionById(MethodView):
+    @requires("executions:view", pack_from=None)
+    @blp.response(200, ExecutionSchema)
+    @blp.alt_response(404, description="No such execution")
+    def get(self, execution_id):
+        """Get an execution: parameters (secrets masked), status, result, timings, worker"""
+        return _visible_execution(execution_id)
+
+
+@blp.route("/<int:execution_id>/cancel")
+class ExecutionCancel(MethodView):
+    @requires("executions:cancel", pack_from=None)
+    @blp.response(200, ExecutionSchema)
+    @blp.alt_response(404, description="No such execution")
+    @blp.alt_response(409, description="The execution has already ended")
+    def post(self, execution_id):
+        """Cancel an execution
+
+        A queued execution is `canceled` at once and never starts; a running one becomes
+        `canceling` and its process tree is killed, then `canceled`.
+        """
+        execution = _visible_execution(execution_id, "executions:cancel")
+        running = service.cancel_execution(execution)
+        db.session.commit()
+        service.signal_cancel(execution, running)
+        return execution
+
+
+@blp.route("/<int:execution_id>/rerun")
+class ExecutionRerun(MethodView):
+    @requires("actions:execute", pack_from=None)
+    @blp.arguments(RerunSchema)
+    @blp.response(201, ExecutionSchema)
+    @blp.alt_response(404, description="No such execution")
+    @blp.alt_response(409, description="The action is disabled or was deleted")
+    def post(self, data, execution_id):
+        """Run an execution's action again with its parameters (optionally overridden)
+
+        Secret values are not kept once an execution ends: give secret parameters again.
+        """
+        original = _visible_execution(execution_id, "actions:execute")
+        execution = service.rerun_execution(original, data["parameters"], current_principal().name)
+        db.session.commit()
+        service.enqueue(execution)
+        return execution
+
+
+@blp.route("/<int:execution_id>/logs")
+class ExecutionLogs(MethodView):
+    @requires("executions:view", pack_from=None)
+    @blp.arguments(LogArgs, location="query")
+    @blp.response(200, LogLineSchema(many=True))
+    @blp.alt_response(404, description="No such execution")
+    def get(self, args, execution_id):
+        """Read an execution's output lines
+
+        Lines are `{seq, ts, stream, line}` with `stream` stdout, stderr or system; `offset`
+        returns the lines after that seq. With `follow=true` the answer is a
+        `text/event-stream`: one event per line (its `id` is the seq, so a reconnecting
+        client resumes with `Last-Event-ID`), then an `end` event with the final status.
+        """
+        execution = _visible_execution(execution_id)
+        if args["follow"]:
+            after = args["offset"]
+            last_event = request.headers.get("Last-Event-ID", "")
+            if last_event.isdigit():
+                after = max(after, int(last_event))
+            return Response(stream_with_context(_follow(execution.id, after, args.get("stream"))),
+                            mimetype="text/event-stream",
+                            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return read_lines(redis_client(), execution.id, execution.status in TERMINAL,
+                          args["offset"], args.get("stream"), args["limit"])
+
+
+def _follow(execution_id: int, after: int, stream: str | None) -> Iterator[str]:
+    client = redis_client()
+    last_sent = time.monotonic()
+    while True:
+        status = db.session.scalar(select(Execution.status).where(Execution.id == execution_id))
+        terminal = status in TERMINAL
+        lines = read_lines(client, execution_id, terminal, after, None, FOLLOW_BATCH)
+        db.session.rollback()  # hold no connection while waiting
+        for line in lines:
+            after = line["seq"]
+            if stream is None or line["stream"] == stream:
+                yield f"id: {line['seq']}\ndata: {json.dumps(line)}\n\n"
+                last_sent = time.monotonic()
+        if terminal and len(lines) < FOLLOW_BATCH:
+            yield f"event: end\ndata: {json.dumps({'status': status})}\n\n"
+            return
+        if not lines:
+            if time.monotonic() - last_sent > KEEPALIVE_SECONDS:
+                yield ": keepalive\n\n"
+                last_sent = time.monotonic()
+            time.sleep(FOLLOW_POLL_SECONDS)

@@ -1,0 +1,76 @@
+"""Reading executions: filtered lists and counts, kept on indexed columns so they stay fast."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, func, select
+
+from app.db import db, utcnow
+from app.models import Execution
+
+STATS_WINDOW = timedelta(hours=24)
+
+
+def visible(query: Select, packs: set[str] | None) -> Select:
+    """RBAC: only executions of the packs the caller may view (None = every pack)."""
+    if packs is not None:
+        query = query.where(Execution.pack_name.in_(sorted(packs)))
+    return query
+
+
+def filtered(args: dict[str, Any], packs: set[str] | None) -> Select:
+    query = visible(select(Execution), packs)
+    if args.get("status"):
+        query = query.where(Execution.status.in_(args["status"]))
+    if args.get("action"):
+        query = query.where(Execution.action_ref == args["action"])
+    if args.get("pack"):
+        query = query.where(Execution.pack_name == args["pack"])
+    if args.get("parent"):
+        query = query.where(Execution.parent_id == args["parent"])
+    if args.get("rule"):
+        query = query.where(Execution.rule_ref == args["rule"])
+    if args.get("enforcement"):
+        query = query.where(Execution.enforcement_id == args["enforcement"])
+    if args.get("user"):
+        query = query.where(Execution.user == args["user"])
+    if args.get("since"):
+        query = query.where(Execution.created_at >= args["since"])
+    if args.get("until"):
+        query = query.where(Execution.created_at < args["until"])
+    return query
+
+
+def stats(since: datetime | None, until: datetime | None, pack: str | None, packs: set[str] | None,
+          top: int) -> dict[str, Any]:
+    """Counts by status and by action (top ``top`` by volume), grouped in SQL."""
+    until = until or utcnow()
+    since = since or until - STATS_WINDOW
+    where = [Execution.created_at >= since, Execution.created_at < until]
+    if pack:
+        where.append(Execution.pack_name == pack)
+    by_status_query = visible(select(Execution.status, func.count()).where(*where), packs).group_by(Execution.status)
+    by_status = {status: count for status, count in db.session.execute(by_status_query)}
+    counts = visible(
+        select(Execution.action_ref, Execution.status, func.count().label("n")).where(*where), packs
+    ).group_by(Execution.action_ref, Execution.status).subquery()
+    totals = func.sum(counts.c.n).over(partition_by=counts.c.action_ref)
+    ranked = select(counts.c.action_ref, counts.c.status, counts.c.n, totals.label("total")).subquery()
+    top_actions = (
+        select(ranked.c.action_ref, ranked.c.status, ranked.c.n, ranked.c.total,
+               func.dense_rank().over(order_by=(ranked.c.total.desc(), ranked.c.action_ref)).label("rank"))
+        .subquery()
+    )
+    rows = db.session.execute(
+        select(top_actions.c.action_ref, top_actions.c.status, top_actions.c.n, top_actions.c.total)
+        .where(top_actions.c.rank <= top)
+        .order_by(top_actions.c.total.desc(), top_actions.c.action_ref, top_actions.c.status)
+    )
+    by_action: dict[str, dict[str, Any]] = {}
+    for action_ref, status, n, total in rows:
+        entry = by_action.setdefault(action_ref, {"action": action_ref, "total": int(total), "by_status": {}})
+        entry["by_status"][status] = n
+    return {"since": since, "until": until, "total": sum(by_status.values()), "by_status": by_status,
+            "by_action": list(by_action.values())}

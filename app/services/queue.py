@@ -1,0 +1,98 @@
+"""Sending work to Celery by task name, so nothing under app/ imports tasks/.
+
+The web process has no worker-side Celery app; it gets a small producer-only one built from
+the same configuration (``celery_config``) the worker uses. In a worker, where
+``celery_init_app`` has put the full app in ``app.extensions["celery"]``, that one is used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from flask import current_app
+
+RUN_EXECUTION = "patchbay.run_execution"
+PROCESS_EVENT = "patchbay.process_event"
+SWEEP_EXECUTIONS = "patchbay.sweep_executions"
+ACTIONS_QUEUE, EVENTS_QUEUE, DEFAULT_QUEUE = "actions", "events", "celery"
+QUEUES = (ACTIONS_QUEUE, EVENTS_QUEUE, DEFAULT_QUEUE)
+
+
+def celery_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Celery settings from the Flask config, shared by the producer and the worker."""
+    return {
+        "broker_url": config["REDIS_URL"],
+        "result_backend": config["REDIS_URL"],
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_track_started": True,
+        "worker_prefetch_multiplier": 1,
+        "task_default_queue": DEFAULT_QUEUE,
+        "task_routes": {
+            RUN_EXECUTION: {"queue": ACTIONS_QUEUE},
+            PROCESS_EVENT: {"queue": EVENTS_QUEUE},
+        },
+        "result_expires": 3600,
+        "broker_connection_retry_on_startup": True,
+        "worker_hijack_root_logger": False,
+        # Flower and `celery events` need them; they carry argsrepr, never parameters.
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        # Redis redelivers unacked messages after this; claims in PostgreSQL make that
+        # harmless, and it must exceed the longest action timeout so it rarely happens at all.
+        "broker_transport_options": {"visibility_timeout": 24 * 3600},
+        "result_backend_transport_options": {"visibility_timeout": 24 * 3600},
+        "timezone": "UTC",
+        "enable_utc": True,
+        "beat_schedule": {
+            "sweep-executions": {
+                "task": SWEEP_EXECUTIONS,
+                # Often enough that a stale heartbeat is noticed well within the abandon age.
+                "schedule": float(max(1, min(config["HEARTBEAT_SECONDS"], config["ABANDON_AFTER_SECONDS"] // 2 or 1))),
+                "options": {"expires": 60},
+            },
+        },
+    }
+
+
+_producers: dict[str, Celery] = {}
+
+
+def _producer(config: dict[str, Any]) -> Celery:
+    # One per broker URL: Celery apps hold connection pools, so build each once.
+    producer = _producers.get(config["broker_url"])
+    if producer is None:
+        producer = Celery("patchbay-producer", set_as_current=False)
+        producer.conf.update(config)
+        _producers[config["broker_url"]] = producer
+    return producer
+
+
+def celery_app() -> Celery:
+    """The Celery app to send with from the current Flask app."""
+    existing = current_app.extensions.get("celery")
+    if existing is not None:
+        return existing
+    return _producer(celery_config(current_app.config))
+
+
+def send(name: str, args: list[Any], *, summary: str, task_id: str | None = None,
+         countdown: float | None = None, **options: Any) -> str:
+    """Send task ``name`` with ids only; ``summary`` is what Flower shows instead of the args."""
+    result = celery_app().send_task(
+        name, args=args, kwargs={}, task_id=task_id, countdown=countdown,
+        argsrepr=summary, kwargsrepr="{}", **options,
+    )
+    return result.id
+
+
+def revoke(task_id: str, *, terminate: bool = False, signal: str | None = None) -> None:
+    """Broadcast a revoke to every worker (any host)."""
+    options: dict[str, Any] = {"terminate": terminate}
+    if signal:
+        options["signal"] = signal
+    celery_app().control.revoke(task_id, **options)

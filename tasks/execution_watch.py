@@ -1,0 +1,86 @@
+"""How a running execution learns it must stop, and proves its worker is alive.
+
+``CancelWatch`` is the runner's ``is_canceled``; ``Heartbeat`` stamps ``heartbeat_at`` and
+notices a cancel (or the sweeper taking the execution away) recorded in PostgreSQL; the
+terminate signal of ``revoke(terminate=True)`` is turned into a cancel, so the runner can
+kill its process tree instead of the pool process dying and leaving the tree orphaned.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from typing import Any
+
+from celery.signals import worker_process_init
+
+from app.db import db
+from app.extensions import redis_client
+from app.services import execution_lifecycle as lifecycle
+from app.services import executions
+
+log = logging.getLogger("patchbay.executions")
+
+# Cheap enough to ask Redis this often; the runner polls about every 0.2 s anyway.
+CANCEL_CHECK_SECONDS = 0.2
+
+
+class CancelWatch:
+    """Answers the runner's ``is_canceled()`` from three sources, any of which suffices."""
+
+    def __init__(self, execution_id: int) -> None:
+        self.key = executions.cancel_key(execution_id)
+        self.redis = redis_client()
+        self.stop = threading.Event()  # cancel seen, revoke signal, or execution lost
+        self._checked = 0.0
+
+    def __call__(self) -> bool:
+        if self.stop.is_set():
+            return True
+        now = time.monotonic()
+        if now - self._checked >= CANCEL_CHECK_SECONDS:
+            self._checked = now
+            try:
+                if self.redis.exists(self.key):
+                    self.stop.set()
+            except Exception:  # noqa: BLE001 - Redis down: the heartbeat's DB read still works
+                log.warning("cancel flag unreadable", exc_info=True)
+        return self.stop.is_set()
+
+
+current: CancelWatch | None = None  # the one running in this pool process
+
+
+def _on_terminate_signal(_signum: int, _frame: Any) -> None:
+    # revoke(terminate=True) lands here: stop the runner so it kills its process tree,
+    # rather than dying and leaving the tree orphaned.
+    if current is not None:
+        current.stop.set()
+
+
+@worker_process_init.connect
+def _install_terminate_handler(**_kwargs: Any) -> None:
+    signal.signal(getattr(signal, executions.TERMINATE_SIGNAL), _on_terminate_signal)
+
+
+class Heartbeat(threading.Thread):
+    def __init__(self, execution_id: int, every: float, watch: CancelWatch) -> None:
+        super().__init__(name=f"heartbeat-{execution_id}", daemon=True)
+        self.execution_id = execution_id
+        self.every = every
+        self.watch = watch
+        self.engine = db.engine
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(self.every):
+            try:
+                status = lifecycle.heartbeat(self.engine, self.execution_id)
+            except Exception:  # noqa: BLE001 - a missed beat is not fatal; ABANDON_AFTER allows several
+                log.warning("heartbeat failed", exc_info=True)
+                continue
+            if status != lifecycle.RUNNING:
+                # canceling, or taken from us (abandoned by the sweeper): stop the runner.
+                self.watch.stop.set()

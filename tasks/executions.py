@@ -1,0 +1,168 @@
+"""run_execution: claim an execution, run its action through its runner, record the end.
+
+The message carries the execution id only. Parameters come from the row, secret values from
+Vault. While the runner works, a heartbeat thread stamps ``heartbeat_at`` every
+HEARTBEAT_SECONDS (the sweeper abandons executions whose stamp goes stale) and notices a
+cancel recorded in PostgreSQL; the runner polls ``is_canceled`` (a Redis flag, plus what the
+heartbeat saw, plus the revoke signal) and kills its process tree.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import shared_task
+from flask import current_app
+from sqlalchemy import select, update
+
+from app.db import db
+from app.engine.parameters import MASK, mask_secrets, secret_names, value_errors
+from app.engine.templates import TemplateError, render_parameters, shell_parameters
+from app.extensions import redis_client
+from app.logging import execution_id_var, request_id_var
+from app.models import Action, Execution, Pack
+from app.services import execution_lifecycle as lifecycle
+from app.services import execution_logs, executions, queue, vault
+from app.services.masking import mask_text, mask_value, secret_strings
+from app.services.pack_loader import pack_directory
+from tasks import execution_watch
+from tasks.execution_watch import CancelWatch, Heartbeat
+from tasks.runners.base import FAILED, RunContext, RunResult, get_runner
+
+log = logging.getLogger("patchbay.executions")
+
+@shared_task(name=queue.RUN_EXECUTION, bind=True, acks_late=True, reject_on_worker_lost=True)
+def run_execution(self, execution_id: int) -> dict[str, Any]:
+    execution_id_var.set(execution_id)
+    try:
+        execution = lifecycle.claim(execution_id, self.request.hostname or "unknown", self.request.id)
+        db.session.commit()
+    finally:
+        request_id_var.set(None)
+    if execution is None:
+        status = db.session.scalar(select(Execution.status).where(Execution.id == execution_id))
+        log.info("execution %s not claimed (status %s): duplicate or canceled message", execution_id, status)
+        return {"execution": execution_id, "claimed": False, "status": status}
+    request_id_var.set(execution.request_id)
+    try:
+        return _run_claimed(execution)
+    finally:
+        request_id_var.set(None)
+        execution_id_var.set(None)
+
+
+def _run_claimed(execution: Execution) -> dict[str, Any]:
+    config = current_app.config
+    client = redis_client()
+    watch = CancelWatch(execution.id)
+    secrets: dict[str, Any] = {}
+    policy = lifecycle.retry_policy(None)
+    writer = execution_logs.LogWriter(client, execution.id, config["EXECUTION_LOG_MAX_BYTES"], [])
+    heart = Heartbeat(execution.id, config["HEARTBEAT_SECONDS"], watch)
+    heart.start()
+    execution_watch.current = watch
+    try:
+        found = db.session.execute(
+            select(Action, Pack).join(Pack, Pack.id == Action.pack_id).where(Action.id == execution.action_id)
+        ).first() if execution.action_id else None
+        db.session.commit()  # makes ``running`` visible; holds no transaction while it runs
+        if found is None:
+            outcome = RunResult(FAILED, {}, f"Action {execution.action_ref!r} no longer exists.")
+        else:
+            action, pack = found
+            policy = lifecycle.retry_policy(action)
+            secrets = _secret_values(execution, action)
+            writer.secrets = secret_strings(secrets)
+            outcome = _run_runner(execution, action, pack, secrets, writer.emit, watch)
+    except Exception as exc:  # noqa: BLE001 - any failure ends the execution as failed, not stuck
+        log.exception("execution %s failed in the worker", execution.id)
+        outcome = RunResult(FAILED, {}, f"Internal error: {exc.__class__.__name__}: {exc}")
+    finally:
+        execution_watch.current = None
+        heart.done.set()
+    if db.session().in_transaction():
+        db.session.rollback()  # an error path left it open; the end is its own transaction
+    heart.join(timeout=5)
+    return _record_end(execution, outcome, writer, secrets, policy)
+
+
+def _secret_values(execution: Execution, action: Action) -> dict[str, Any]:
+    names = secret_names(executions.parameter_schema(action))
+    if not any(execution.parameters.get(name) == MASK for name in names):
+        return {}
+    stored = vault.read_secret(vault.execution_secret_path(execution.id)) or {}
+    return {name: stored[name] for name in names if name in stored}
+
+
+def _run_runner(execution: Execution, action: Action, pack: Pack, secrets: dict[str, Any], emit,
+                watch: CancelWatch) -> RunResult:
+    schema = executions.parameter_schema(action)
+    config = dict(pack.config or {})
+    try:
+        parameters = _render(execution, schema, secrets, config)
+    except (TemplateError, ValueError) as exc:
+        return RunResult(FAILED, {}, str(exc))
+    ctx = RunContext(
+        execution_id=execution.id, action_ref=execution.action_ref, pack=execution.pack_name,
+        runner_type=execution.runner_type, entry_point=action.entry_point or "",
+        pack_path=_pack_dir(pack), parameters=parameters, parameter_schema=schema,
+        timeout=float(execution.timeout or current_app.config["EXECUTION_DEFAULT_TIMEOUT"]),
+        emit=emit, is_canceled=watch, config=config,
+    )
+    return get_runner(execution.runner_type).run(ctx)
+
+
+def _pack_dir(pack: Pack) -> str | None:
+    """Pack.path is relative to PACKS_PATH; resolve it against this worker's PACKS_PATH."""
+    directory = pack_directory(pack.path)
+    return str(directory) if directory is not None else None
+
+
+def _render(execution: Execution, schema: dict[str, Any], secrets: dict[str, Any],
+            config: dict[str, Any]) -> dict[str, Any]:
+    """Render the parameters' templates, check the result, and show it (masked) on the row."""
+    values = {**execution.parameters, **secrets}
+    context = {
+        "config": config,
+        "trigger": (execution.context or {}).get("trigger", {}),
+        "execution": {"id": execution.id, "action": execution.action_ref, "pack": execution.pack_name,
+                      "user": execution.user, "rule": execution.rule_ref, "attempt": execution.attempt},
+    }
+    rendered = render_parameters(schema, values, context,
+                                 shell_quote=shell_parameters(execution.runner_type),
+                                 # Secret values are data, never templates (a password may contain "{{").
+                                 literal=[*(execution.context or {}).get("literal_parameters", []), *secrets])
+    # Immutable values were checked at creation; after rendering they differ from their template.
+    problems = value_errors({name: {k: v for k, v in d.items() if k != "immutable"} for name, d in schema.items()},
+                            rendered)
+    if problems:
+        name = sorted(problems)[0]
+        raise ValueError(f"Parameter {name!r} after rendering: {problems[name][0]}")
+    shown = mask_value(mask_secrets(rendered, schema), secret_strings(secrets))
+    if shown != execution.parameters:
+        db.session.execute(update(Execution).where(Execution.id == execution.id).values(parameters=shown))
+        db.session.commit()
+    return rendered
+
+
+def _record_end(execution: Execution, outcome: RunResult, writer: execution_logs.LogWriter,
+                secrets: dict[str, Any], policy: dict[str, Any]) -> dict[str, Any]:
+    client = writer.client
+    hidden = secret_strings(secrets)
+    result = mask_value(outcome.result or {}, hidden)
+    error = mask_text(outcome.error, hidden) if outcome.error else None
+    truncated = execution_logs.persist_lines(client, execution.id, writer.unsent) or writer.truncated
+    ended = lifecycle.finish(execution.id, outcome.status, result, error, truncated)
+    retry = lifecycle.create_retry(execution, ended, policy) if ended else None
+    db.session.commit()
+    execution_logs.drop_redis_lines(client, execution.id, executions.cancel_key(execution.id))
+    if retry is not None:
+        delay = (retry.scheduled_at - retry.created_at).total_seconds()
+        executions.enqueue(retry, countdown=delay or None)
+    if ended:
+        executions.forget_secrets(execution)
+        log.info("execution %s ended %s", execution.id, ended)
+    else:
+        log.info("execution %s had already ended; the runner's outcome (%s) is dropped", execution.id, outcome.status)
+    return {"execution": execution.id, "claimed": True, "status": ended or "already ended"}

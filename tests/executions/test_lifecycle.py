@@ -1,0 +1,231 @@
+"""Timeout, cancel (queued and running), a killed worker, redelivery and retries — for real."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+
+import psutil
+from sqlalchemy import func, select
+
+from app.models import Execution, ExecutionLogLine
+from app.services import queue
+from tests.executions.conftest import wait_for, wait_until_done
+
+
+def execute(api, ref: str, **parameters) -> dict:
+    response = api.post(f"/api/v1/actions/{ref}/execute", json={"parameters": parameters})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def logged(api, execution_id: int, pattern: str) -> re.Match | None:
+    lines = api.get(f"/api/v1/executions/{execution_id}/logs").get_json()
+    for item in lines:
+        found = re.search(pattern, item["line"])
+        if found:
+            return found
+    return None
+
+
+def gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def kill_group_if_left(pid: int) -> None:
+    try:
+        os.killpg(os.getpgid(pid), signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def send_run(app, execution_id: int):
+    with app.app_context():
+        return queue.celery_app().send_task(queue.RUN_EXECUTION, args=[execution_id])
+
+
+def test_timeout_ends_in_timeout_and_kills_the_process_tree(worker_api, make_action):
+    ref = make_action("life.slow", "local-shell-cmd", timeout=2)
+
+    created = execute(worker_api, ref, cmd="sleep 300 & echo child=$!; wait")
+
+    sleeper = int(wait_for(lambda: logged(worker_api, created["id"], r"child=(\d+)")).group(1))
+    done = wait_until_done(worker_api, created["id"])
+    assert done["status"] == "timeout"
+    assert done["error"]
+    assert wait_for(lambda: gone(sleeper), 10)
+
+
+def test_cancel_running_kills_the_process_tree(worker_api, make_action):
+    ref = make_action("life.long", "local-shell-cmd")
+    created = execute(worker_api, ref, cmd="sleep 300 & echo child=$!; wait")
+    sleeper = int(wait_for(lambda: logged(worker_api, created["id"], r"child=(\d+)")).group(1))
+
+    response = worker_api.post(f"/api/v1/executions/{created['id']}/cancel")
+
+    assert response.status_code == 200
+    assert response.get_json()["status"] in ("canceling", "canceled")
+    done = wait_until_done(worker_api, created["id"])
+    assert done["status"] == "canceled"
+    assert wait_for(lambda: gone(sleeper), 10)
+    again = worker_api.post(f"/api/v1/executions/{created['id']}/cancel")
+    assert again.status_code == 409
+    assert set(again.get_json()) == {"code", "status", "message", "errors"}
+
+
+def test_cancel_queued_is_immediate_and_a_late_message_never_starts_it(app, worker_api, make_action, committed_db):
+    from app.services import executions
+
+    make_action("life.queued", "local-shell-cmd")
+    with app.test_request_context():
+        execution = executions.create_execution(executions.action_for_execute("life.queued"), {"cmd": "echo ran"})
+        committed_db.commit()
+        execution_id = execution.id
+
+    response = worker_api.post(f"/api/v1/executions/{execution_id}/cancel")
+
+    assert response.status_code == 200
+    assert response.get_json()["status"] == "canceled"
+    late = send_run(app, execution_id)  # delivered after the cancel, with a fresh task id
+    assert late.get(timeout=30) == {"execution": execution_id, "claimed": False, "status": "canceled"}
+    body = worker_api.get(f"/api/v1/executions/{execution_id}").get_json()
+    assert body["status"] == "canceled"
+    assert body["started_at"] is None
+    assert worker_api.get(f"/api/v1/executions/{execution_id}/logs").get_json() == []
+
+
+def test_a_redelivered_message_does_not_run_twice(app, worker_api, make_action, committed_db):
+    ref = make_action("life.once", "local-shell-cmd")
+    created = execute(worker_api, ref, cmd="echo once")
+    first = wait_until_done(worker_api, created["id"])
+
+    duplicate = send_run(app, created["id"])
+
+    assert duplicate.get(timeout=30)["claimed"] is False
+    after = worker_api.get(f"/api/v1/executions/{created['id']}").get_json()
+    assert after["finished_at"] == first["finished_at"]
+    assert after["status"] == "succeeded"
+    lines = committed_db.scalar(select(func.count()).select_from(ExecutionLogLine)
+                                .where(ExecutionLogLine.execution_id == created["id"]))
+    assert lines == 1
+
+
+def sweep(app) -> dict:
+    with app.app_context():
+        return queue.celery_app().send_task(queue.SWEEP_EXECUTIONS).get(timeout=30)
+
+
+def kill_pool_child_running(api, execution_id: int, celery_worker) -> None:
+    pool_child = int(wait_for(lambda: logged(api, execution_id, r"pool=(\d+)")).group(1))
+    assert pool_child in [p.pid for p in celery_worker.pool_children()]
+    os.kill(pool_child, signal.SIGKILL)
+
+
+def kill_leftovers(execution_id: int) -> None:
+    # SIGKILL of the pool process leaves the shell it started orphaned; tidy up after the test.
+    for proc in psutil.process_iter(["environ"]):
+        if (proc.info["environ"] or {}).get("PATCHBAY_EXECUTION_ID") == str(execution_id):
+            kill_group_if_left(proc.pid)
+
+
+def test_killed_worker_process_with_a_retry_policy_gets_a_new_attempt(app, worker_api, make_action, celery_worker,
+                                                                     committed_db, tmp_path):
+    marker = tmp_path / "first-attempt"
+    ref = make_action("life.phoenix", "local-shell-cmd", retry={"retries": 1, "on": ["abandoned"]})
+    created = execute(worker_api, ref, cmd=f"if [ -f {marker} ]; then echo second; else touch {marker}; "
+                                           f"echo pool=$PPID; sleep 300; fi")
+    try:
+        kill_pool_child_running(worker_api, created["id"], celery_worker)
+
+        def retried():
+            sweep(app)
+            committed_db.rollback()
+            return committed_db.scalar(select(Execution.id).where(Execution.rerun_of == created["id"]))
+
+        retry_id = wait_for(retried, 30, every=1)
+        assert worker_api.get(f"/api/v1/executions/{created['id']}").get_json()["status"] == "abandoned"
+        retry = wait_until_done(worker_api, retry_id)
+        assert retry["status"] == "succeeded"
+        assert retry["attempt"] == 2
+        assert retry["result"]["stdout"].strip() == "second"
+    finally:
+        kill_leftovers(created["id"])
+
+
+def test_killed_worker_process_leaves_the_execution_abandoned(app, worker_api, make_action, celery_worker):
+    ref = make_action("life.victim", "local-shell-cmd")
+    created = execute(worker_api, ref, cmd="echo pool=$PPID; sleep 300")
+    try:
+        kill_pool_child_running(worker_api, created["id"], celery_worker)
+
+        def abandoned():
+            sweep(app)
+            body = worker_api.get(f"/api/v1/executions/{created['id']}").get_json()
+            return body if body["status"] == "abandoned" else None
+
+        body = wait_for(abandoned, 30, every=1)
+        assert "heartbeat" in body["error"]
+        assert any(item["line"].startswith("pool=") for item in
+                   worker_api.get(f"/api/v1/executions/{created['id']}/logs").get_json())
+    finally:
+        kill_leftovers(created["id"])
+
+
+def test_retry_policy_makes_a_new_attempt(worker_api, make_action, committed_db, tmp_path):
+    marker = tmp_path / "first-done"
+    ref = make_action("life.flaky", "local-shell-cmd", retry={"retries": 2, "delay": 0, "on": ["failed"]})
+
+    created = execute(worker_api, ref, cmd=f"if [ -f {marker} ]; then echo fine; else touch {marker}; exit 1; fi")
+
+    first = wait_until_done(worker_api, created["id"])
+    assert first["status"] == "failed"
+    retry_id = wait_for(lambda: committed_db.scalar(
+        select(Execution.id).where(Execution.rerun_of == created["id"])))
+    committed_db.rollback()
+    retry = wait_until_done(worker_api, retry_id)
+    assert retry["status"] == "succeeded"
+    assert retry["attempt"] == 2
+    assert retry["context"]["retry_of"] == created["id"]
+    assert retry["parameters"] == first["parameters"]
+
+
+def test_lost_message_is_resent_by_the_sweeper(app, worker_api, make_action, committed_db):
+    from app.services import executions
+
+    make_action("life.lost", "noop")
+    with app.test_request_context():
+        execution = executions.create_execution(executions.action_for_execute("life.lost"), {})
+        committed_db.commit()  # and no enqueue: the message was "lost"
+        execution_id = execution.id
+
+    def resent():
+        return execution_id in sweep(app).get("requeued", [])
+
+    wait_for(resent, 30, every=1)
+    assert wait_until_done(worker_api, execution_id)["status"] == "succeeded"
+
+
+def test_overlapping_sweeps_are_skipped(app, celery_worker):
+    from app.extensions import redis_client
+    from tasks.maintenance import LOCK_NAME
+
+    with app.app_context():
+        held = redis_client().lock(LOCK_NAME, timeout=30)
+        assert held.acquire(blocking=False)
+        try:
+            assert sweep(app) == {"skipped": True}
+        finally:
+            held.release()
+    assert sweep(app)["skipped"] is False
+
+
+def test_beat_runs_the_sweeper_often_enough(app):
+    from app.services.queue import celery_config
+
+    entry = celery_config(app.config)["beat_schedule"]["sweep-executions"]
+    assert entry["task"] == queue.SWEEP_EXECUTIONS
+    assert entry["schedule"] <= app.config["ABANDON_AFTER_SECONDS"] / 2

@@ -1,0 +1,95 @@
+"""Secret parameters: never in the row, the broker message, the logs or any API answer."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+
+from sqlalchemy import text
+
+from app.services import queue, vault
+from tests.executions.conftest import wait_for, wait_until_done
+
+SECRET = "hunter2-very-secret"
+
+
+def test_secret_parameter_is_masked_everywhere_and_used_by_the_action(app, worker_api, make_action, committed_db,
+                                                                      celery_worker):
+    ref = make_action("sec.login", "local-shell-cmd", parameters={
+        "password": {"type": "string", "secret": True, "required": True},
+        "cmd": {"default": "echo the password is {{ password }}", "immutable": True},
+    })
+    worker = f"pytest-{os.getpid()}@{socket.gethostname()}"
+    with app.app_context():
+        control = queue.celery_app().control
+        control.cancel_consumer(queue.ACTIONS_QUEUE, destination=[worker], reply=True)
+        try:
+            response = worker_api.post(f"/api/v1/actions/{ref}/execute", json={"parameters": {"password": SECRET}})
+            assert response.status_code == 201
+            created = response.get_json()
+            messages = wait_for(lambda: _queued_messages(app))
+            stored = vault.read_secret(vault.execution_secret_path(created["id"]))
+        finally:
+            control.add_consumer(queue.ACTIONS_QUEUE, destination=[worker], reply=True)
+
+    # The broker carries the id and a legible summary for Flower, never the value.
+    (message,) = [m for m in messages if m["headers"]["id"] == created_task_id(committed_db, created["id"])]
+    assert SECRET not in json.dumps(message)
+    assert json.loads(base64.b64decode(message["body"]))[0] == [created["id"]]
+    assert message["headers"]["argsrepr"] == f"execution={created['id']} action=sec.login"
+    assert message["headers"]["task"] == "patchbay.run_execution"
+    # While queued, the value waits in Vault.
+    assert stored == {"password": SECRET}
+
+    done = wait_until_done(worker_api, created["id"])
+    assert done["status"] == "succeeded", done["error"]
+    assert done["parameters"]["password"] == "********"
+    assert done["parameters"]["cmd"] == "echo the password is ********"
+    assert done["result"]["stdout"].strip() == "the password is ********"
+    lines = worker_api.get(f"/api/v1/executions/{created['id']}/logs").get_json()
+    assert [item["line"] for item in lines] == ["the password is ********"]
+    listing = worker_api.get("/api/v1/executions").get_data(as_text=True)
+    for answer in (json.dumps(created), json.dumps(done), json.dumps(lines), listing):
+        assert SECRET not in answer
+    for table in ("executions", "execution_log_lines"):
+        assert committed_db.execute(text(f"SELECT count(*) FROM {table} t WHERE t::text LIKE :s"),
+                                    {"s": f"%{SECRET}%"}).scalar() == 0
+    with app.app_context():
+        assert vault.read_secret(vault.execution_secret_path(created["id"])) is None
+
+
+def created_task_id(session, execution_id: int) -> str:
+    session.rollback()
+    return session.execute(text("SELECT task_id FROM executions WHERE id = :i"), {"i": execution_id}).scalar()
+
+
+def _queued_messages(app) -> list[dict]:
+    from app.extensions import redis_client
+
+    with app.app_context():
+        raw = redis_client().lrange(queue.ACTIONS_QUEUE, 0, -1)
+    return [json.loads(item) for item in raw]
+
+
+def test_rerun_asks_for_secrets_again(app, worker_api, make_action):
+    ref = make_action("sec.again", "noop", parameters={
+        "token": {"type": "string", "secret": True, "required": True},
+        "name": {"type": "string"},
+    })
+    created = worker_api.post(f"/api/v1/actions/{ref}/execute",
+                              json={"parameters": {"token": SECRET, "name": "a"}}).get_json()
+    wait_until_done(worker_api, created["id"])
+
+    refused = worker_api.post(f"/api/v1/executions/{created['id']}/rerun", json={})
+    assert refused.status_code == 422
+    assert "token" in refused.get_json()["errors"]["parameters"]
+
+    rerun = worker_api.post(f"/api/v1/executions/{created['id']}/rerun",
+                            json={"parameters": {"token": "another-secret"}})
+    assert rerun.status_code == 201
+    body = rerun.get_json()
+    assert body["parameters"] == {"token": "********", "name": "a"}
+    assert body["rerun_of"] == created["id"]
+    assert wait_until_done(worker_api, body["id"])["status"] == "succeeded"
