@@ -95,7 +95,7 @@ def seed(dsn: str, executions: int, audit: int) -> None:
                    'user' || (1 + (i * 31) % {USERS}),
                    CASE WHEN i % 100 = 0 AND i > 1000 THEN i / 100 END,
                    now() - make_interval(secs => ({executions} - i) * 1.3)
-            FROM generate_series(1, {executions}) i;
+            FROM generate_series(1::bigint, {executions}) i;
         """)
         conn.execute(f"""
             INSERT INTO audit_log (created_at, actor, action, resource_type, resource_ref, outcome,
@@ -103,7 +103,7 @@ def seed(dsn: str, executions: int, audit: int) -> None:
             SELECT now() - make_interval(secs => ({audit} - i) * 2.6), 'user' || (1 + i % {USERS}),
                    'update', (ARRAY['actions','rules','executions','packs'])[1 + i % 4],
                    'pack1.rule' || i, 'success', 200, '{{}}'
-            FROM generate_series(1, {audit}) i;
+            FROM generate_series(1::bigint, {audit}) i;
         """)
         conn.execute("ANALYZE")
         print(f"seeded {executions:,} executions and {audit:,} audit entries in {time.perf_counter() - started:.0f} s")
