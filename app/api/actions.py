@@ -19,6 +19,7 @@ from app.schemas.action import ActionSchema, ActionUpdateSchema
 from app.schemas.execution import ExecuteSchema, ExecutionSchema
 from app.schemas.rule import RuleSchema
 from app.security import current_principal, requires
+from app.security.decorators import ensure_pack_permission
 from app.services import actions as service
 from app.services import executions
 from app.services.content import filter_content
@@ -57,7 +58,7 @@ class Actions(MethodView):
     @blp.alt_response(409, description="An action with this ref exists")
     def post(self, data):
         """Create an action"""
-        _require_pack("actions:create", data["pack_name"])
+        ensure_pack_permission("actions:create", data["pack_name"])
         action = service.create_action(data)
         db.session.commit()
         return action
@@ -92,24 +93,22 @@ class ActionByRef(MethodView):
 
 @blp.route("/<ref>/rules")
 class ActionRules(MethodView):
-    # Rules of any pack may use this; the list shows those the caller may view.
-    @requires("rules:view", pack_from=None)
+    # Rules of any pack may use this action; the list shows those the caller may view.
+    @requires("actions:view")
     @blp.response(200, RuleSchema(many=True))
     @blp.paginate()
     def get(self, ref, pagination_parameters):
-        """List the rules that run this action"""
+        """List the rules that run this action
+
+        Only the rules the caller may view (`rules:view`, on their packs) are listed.
+        """
         action = service.get_action(ref)
         query = select(Rule).where(Rule.action_id == action.id)
         visible = current_principal().packs_for("rules:view")
-        if visible is not None:
+        if visible is not None:  # an empty set (no rules:view at all) lists nothing
             query = query.where(Rule.pack_name.in_(sorted(visible)))
         return paginate(query.order_by(Rule.ref, Rule.id), pagination_parameters)
 
-
-def _require_pack(permission: str, pack: str) -> None:
-    from app.security.decorators import ensure_pack_permission
-
-    ensure_pack_permission(permission, pack)
 
 
 @blp.route("/<ref>/execute")

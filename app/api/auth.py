@@ -21,7 +21,14 @@ from app.schemas.identity import IdentitySchema
 from app.security import authenticated, current_principal, public
 from app.security.authenticate import decode_claims, identity_for_claims
 from app.security.ratelimit import limit_per_address, limit_per_username
-from app.security.tokens import access_lifetime_seconds, issue_access_token, issue_tokens, revoke
+from app.security.tokens import (
+    SESSION_CLAIM,
+    access_lifetime_seconds,
+    end_session,
+    issue_access_token,
+    issue_tokens,
+    revoke,
+)
 from app.services import identities as service
 from app.services.passwords import verify_password
 
@@ -64,7 +71,8 @@ class Refresh(MethodView):
         claims = decode_claims(data["refresh_token"], "refresh")
         identity = identity_for_claims(claims)
         g.audit_actor = identity.name
-        return {"access_token": issue_access_token(identity.id), "token_type": "Bearer",
+        return {"access_token": issue_access_token(identity.id, session=claims.get(SESSION_CLAIM)),
+                "token_type": "Bearer",
                 "expires_in": access_lifetime_seconds()}
 
 
@@ -74,9 +82,11 @@ class Logout(MethodView):
     @blp.arguments(LogoutSchema)
     @blp.response(204)
     def post(self, data):
-        """Revoke the access token used (and the refresh token, if given)
+        """Log out: end the session of the access token used
 
-        Revocation is a Redis blocklist by token id, honoured by every web process. With
+        The access token, the refresh token of the same login and every access token refreshed
+        from it stop working (and `refresh_token`, if given, with its session). Revocation is
+        a Redis blocklist by token and session id, honoured by every web process. With
         `everywhere`, every token of the identity issued until now stops working. API keys
         are revoked with DELETE /api/v1/apikeys/<id> instead.
         """
@@ -93,8 +103,10 @@ class Logout(MethodView):
                 raise ValidationError("The request is not valid.",
                                       {"refresh_token": ["Not a valid refresh token of this identity."]})
         revoke(principal.token_claims)
+        end_session(principal.token_claims)
         if refresh_claims is not None:
             revoke(refresh_claims)
+            end_session(refresh_claims)
         if data["everywhere"]:
             service.end_all_sessions(principal.identity)
             db.session.commit()
@@ -119,6 +131,7 @@ class Password(MethodView):
     @blp.arguments(PasswordChangeSchema)
     @blp.response(200, TokensSchema)
     @blp.alt_response(422, description="Wrong old password, or the new one fails the policy")
+    @blp.alt_response(429, description="Too many attempts; see Retry-After")
     def post(self, data):
         """Change one's own password
 
@@ -141,6 +154,7 @@ class Register(MethodView):
     @blp.response(201, IdentitySchema)
     @blp.alt_response(404, description="Registration is not enabled (ALLOW_REGISTRATION)")
     @blp.alt_response(409, description="The username is taken")
+    @blp.alt_response(429, description="Too many attempts; see Retry-After")
     def post(self, data):
         """Create an account (only with ALLOW_REGISTRATION); it has no role until an admin assigns one"""
         if not current_app.config.get("ALLOW_REGISTRATION"):

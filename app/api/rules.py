@@ -39,6 +39,11 @@ def _require_action_use(data: dict, rule: Rule | None = None) -> None:
         ensure_pack_permission("actions:execute", pack_of(data["action"]) or "")
     elif rule is not None and "action_parameters" in data:
         ensure_pack_permission("actions:execute", rule.action.pack_name)
+    # Binding a rule to another pack's trigger hands that pack's event payloads to the rule's
+    # action (whose executions its author reads), so that pack must be one they may view.
+    rule_pack = rule.pack_name if rule is not None else data.get("pack_name")
+    if "trigger" in data and pack_of(data["trigger"]) != rule_pack:
+        ensure_pack_permission("triggers:view", pack_of(data["trigger"]) or "")
 
 
 @blp.route("")
@@ -68,7 +73,8 @@ class Rules(MethodView):
     def post(self, data):
         """Create a rule
 
-        Needs `actions:execute` on the action's pack as well.
+        Needs `actions:execute` on the action's pack as well, and `triggers:view` on the
+        trigger's pack when it is another pack's trigger.
         """
         ensure_pack_permission("rules:create", data["pack_name"])
         _require_action_use(data)
@@ -92,7 +98,8 @@ class RuleByRef(MethodView):
     def patch(self, data, ref):
         """Change some fields of a rule
 
-        A new `action` or new `action_parameters` need `actions:execute` on the action's pack too.
+        A new `action` or new `action_parameters` need `actions:execute` on the action's pack
+        too, and a `trigger` of another pack needs `triggers:view` on that pack.
         """
         rule = service.get_rule(ref)
         _require_action_use(data, rule)

@@ -7,10 +7,11 @@ from sqlalchemy import select
 
 from app.api.common import Blueprint, ContentListWithEnabledArgs, apply_sort, paginate
 from app.db import db
+from app.errors import Forbidden
 from app.models import Sensor
 from app.schemas.sensor import SensorSchema, SensorUpdateSchema
 from app.security import current_principal, requires
-from app.security.decorators import ensure_pack_permission
+from app.security.decorators import ensure_pack_permission, pack_of
 from app.services import sensors as service
 from app.services.content import filter_content
 
@@ -18,6 +19,17 @@ blp = Blueprint("sensors", __name__, url_prefix="/api/v1/sensors", description="
 
 SORTABLE = {"ref": Sensor.ref, "name": Sensor.name, "pack": Sensor.pack_name, "created_at": Sensor.created_at,
             "updated_at": Sensor.updated_at}
+
+
+def _require_trigger_use(data: dict, pack: str) -> None:
+    # A sensor emits events of its trigger types, which fire every rule on them: emitting
+    # another pack's trigger is creating events for that pack, so it needs events:create.
+    foreign = [ref for ref in data.get("trigger_types") or [] if pack_of(ref) != pack]
+    if foreign and not current_principal().can("events:create"):
+        raise Forbidden(
+            "Emitting another pack's trigger types needs the events:create permission.",
+            {"permission": "events:create", "trigger_types": foreign},
+        )
 
 
 @blp.route("")
@@ -43,6 +55,7 @@ class Sensors(MethodView):
     def post(self, data):
         """Create a sensor"""
         ensure_pack_permission("sensors:create", data["pack_name"])
+        _require_trigger_use(data, data["pack_name"])
         sensor = service.create_sensor(data)
         db.session.commit()
         return sensor
@@ -62,7 +75,9 @@ class SensorByRef(MethodView):
     @blp.response(200, SensorSchema)
     def patch(self, data, ref):
         """Change some fields of a sensor"""
-        sensor = service.update_sensor(service.get_sensor(ref), data)
+        sensor = service.get_sensor(ref)
+        _require_trigger_use(data, sensor.pack_name)
+        sensor = service.update_sensor(sensor, data)
         db.session.commit()
         return sensor
 

@@ -77,15 +77,18 @@ class TriggerByRef(MethodView):
 
 @blp.route("/<ref>/rules")
 class TriggerRules(MethodView):
-    # Rules of any pack may use this; the list shows those the caller may view.
-    @requires("rules:view", pack_from=None)
+    # Rules of any pack may use this trigger; the list shows those the caller may view.
+    @requires("triggers:view")
     @blp.response(200, RuleSchema(many=True))
     @blp.paginate()
     def get(self, ref, pagination_parameters):
-        """List the rules on this trigger"""
+        """List the rules on this trigger
+
+        Only the rules the caller may view (`rules:view`, on their packs) are listed.
+        """
         trigger = service.get_trigger(ref)
         query = select(Rule).where(Rule.trigger_id == trigger.id)
         visible = current_principal().packs_for("rules:view")
-        if visible is not None:
+        if visible is not None:  # an empty set (no rules:view at all) lists nothing
             query = query.where(Rule.pack_name.in_(sorted(visible)))
         return paginate(query.order_by(Rule.ref, Rule.id), pagination_parameters)

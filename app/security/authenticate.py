@@ -99,7 +99,7 @@ def identity_for_claims(claims: dict[str, Any]) -> Identity:
     """The enabled identity a token speaks for, unless it was revoked or predates a reset."""
     from app.security.tokens import is_revoked, issued_at
 
-    if is_revoked(claims["jti"]):
+    if is_revoked(claims):
         raise Unauthorized("The token has been revoked.")
     sub = str(claims.get("sub", ""))
     identity = db.session.get(Identity, int(sub)) if sub.isdigit() else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -15,19 +16,27 @@ BLOCKLIST_PREFIX = "patchbay:jwt:revoked:"
 # JWT's ``iat`` has whole seconds; comparing it with ``tokens_valid_after`` would let a token
 # issued in the same second as a password change survive it. This claim keeps microseconds.
 ISSUED_AT_CLAIM = "pb_iat"
+# A login starts a session: its refresh token and every access token issued from it carry the
+# session's id, so logging out with just the access token also ends the refresh token (which
+# the client may not send, and which would otherwise keep minting access tokens for days).
+SESSION_CLAIM = "pb_sid"
+SESSION_PREFIX = "patchbay:jwt:ended-session:"
 
 
-def issue_access_token(identity_id: int, fresh: bool = False) -> str:
-    return create_access_token(
-        identity=str(identity_id), fresh=fresh, additional_claims={ISSUED_AT_CLAIM: time.time()}
-    )
+def issue_access_token(identity_id: int, fresh: bool = False, session: str | None = None) -> str:
+    claims: dict[str, Any] = {ISSUED_AT_CLAIM: time.time()}
+    if session:
+        claims[SESSION_CLAIM] = session
+    return create_access_token(identity=str(identity_id), fresh=fresh, additional_claims=claims)
 
 
 def issue_tokens(identity_id: int, fresh: bool = True) -> dict[str, Any]:
+    """A new session: an access token and a refresh token sharing one session id."""
+    session = uuid.uuid4().hex
     return {
-        "access_token": issue_access_token(identity_id, fresh=fresh),
+        "access_token": issue_access_token(identity_id, fresh=fresh, session=session),
         "refresh_token": create_refresh_token(
-            identity=str(identity_id), additional_claims={ISSUED_AT_CLAIM: time.time()}
+            identity=str(identity_id), additional_claims={ISSUED_AT_CLAIM: time.time(), SESSION_CLAIM: session}
         ),
         "token_type": "Bearer",
         "expires_in": access_lifetime_seconds(),
@@ -50,8 +59,24 @@ def revoke(token_or_claims: str | dict[str, Any]) -> None:
     redis_client().set(BLOCKLIST_PREFIX + claims["jti"], "1", ex=ttl + 60)
 
 
-def is_revoked(jti: str) -> bool:
-    return bool(redis_client().exists(BLOCKLIST_PREFIX + jti))
+def end_session(claims: dict[str, Any]) -> None:
+    """Refuse every token of the session ``claims`` belong to (its refresh token included)."""
+    session = claims.get(SESSION_CLAIM)
+    if not isinstance(session, str) or not session:
+        return
+    config = current_app.config
+    # The session's last access token can be minted just before its refresh token expires.
+    ttl = config["JWT_REFRESH_TOKEN_EXPIRES"] + config["JWT_ACCESS_TOKEN_EXPIRES"]
+    redis_client().set(SESSION_PREFIX + session, "1", ex=int(ttl.total_seconds()) + 60)
+
+
+def is_revoked(claims: dict[str, Any]) -> bool:
+    """The token was revoked by its jti, or its session was ended."""
+    keys = [BLOCKLIST_PREFIX + claims["jti"]]
+    session = claims.get(SESSION_CLAIM)
+    if isinstance(session, str) and session:
+        keys.append(SESSION_PREFIX + session)
+    return bool(redis_client().exists(*keys))
 
 
 def lifetimes(config: dict) -> dict[str, timedelta]:

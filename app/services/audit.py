@@ -15,7 +15,9 @@ from flask import Flask, g, has_request_context, request
 from sqlalchemy import Select, insert, select
 
 from app.db import db, utcnow
+from app.engine.unstorable import storable
 from app.models import AuditEntry
+from app.security.ratelimit import client_address
 from app.security.routes import declared_access
 
 log = logging.getLogger("patchbay.audit")
@@ -51,15 +53,31 @@ def record_audit(action: str, resource_type: str, resource_ref: str | None = Non
         request_actor, extra = _request_actor()
         actor = actor or request_actor
         request_id = g.get("request_id")
-        remote_addr = request.remote_addr
+        # The proxy's address is everyone's; the hop it appended is the caller's.
+        remote_addr = client_address()
     values = {
-        "created_at": utcnow(), "actor": actor, "action": action[:128],
-        "resource_type": resource_type[:64], "resource_ref": (resource_ref or None) and resource_ref[:512],
+        "created_at": utcnow(), "actor": _text(actor, 255), "action": _text(action, 128),
+        "resource_type": _text(resource_type, 64), "resource_ref": _text(resource_ref or None, 512),
         "outcome": outcome, "status_code": status_code, "request_id": request_id,
-        "remote_addr": remote_addr, "details": {**extra, **(details or {})},
+        "remote_addr": _text(remote_addr, 64), "details": _storable_json({**extra, **(details or {})}),
     }
     with db.engine.begin() as connection:
         connection.execute(insert(AuditEntry.__table__).values(**values))
+
+
+def _text(value: str | None, limit: int) -> str | None:
+    # A request that named its resource with a NUL (or an unpaired surrogate) is audited too.
+    return storable(value)[:limit] if value is not None else None
+
+
+def _storable_json(value: Any) -> Any:
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, dict):
+        return {storable(str(k)): _storable_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_storable_json(v) for v in value]
+    return value
 
 
 def _resource_of(response) -> tuple[str, str | None]:
@@ -80,6 +98,15 @@ def _resource_of(response) -> tuple[str, str | None]:
     return resource_type, None
 
 
+def _denied_permission(response) -> str | None:
+    if response.status_code != 403 or not response.is_json:
+        return None
+    body = response.get_json(silent=True)
+    errors = body.get("errors") if isinstance(body, dict) else None
+    permission = errors.get("permission") if isinstance(errors, dict) else None
+    return permission if isinstance(permission, str) else None
+
+
 def install_audit_hook(app: Flask) -> None:
     @app.after_request
     def audit_mutations(response):
@@ -92,6 +119,10 @@ def install_audit_hook(app: Flask) -> None:
         details = {"method": request.method, "endpoint": request.endpoint, "path": request.path}
         if request.view_args and len(request.view_args) > 1:
             details["args"] = {k: str(v) for k, v in request.view_args.items()}
+        missing = _denied_permission(response)
+        if missing:
+            # The view may check a second permission (rules need actions:execute too).
+            details["denied_permission"] = missing
         try:
             record_audit(action, resource_type, resource_ref, outcome=outcome_for(response.status_code),
                          status_code=response.status_code, details=details)

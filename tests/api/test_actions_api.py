@@ -126,8 +126,10 @@ def test_rules_of_an_action_show_only_visible_rules(scoped_client, create_action
     create_action("acme.run")
     create_rule("ops.mine", action="acme.run")
     create_rule("acme.theirs", action="acme.run")
-    listed = scoped_client({"rules:view": "ops"}).get(f"{URL}/acme.run/rules")
+    listed = scoped_client({"rules:view": "ops", "actions:view": "acme"}).get(f"{URL}/acme.run/rules")
     assert listed.status_code == 200 and refs(listed) == ["ops.mine"] and total(listed) == 1
+    # Without view on the action's pack, the answer does not even say whether it exists.
+    assert scoped_client({"rules:view": "ops"}).get(f"{URL}/acme.run/rules").status_code == 403
 
 
 def test_list_filters_search_sort_and_pages(api, create_action):

@@ -103,3 +103,20 @@ def test_keys_for_a_service_account_need_rbac_manage(client_as, api, create_iden
     assert me["identity"]["name"] == "robot" and me["roles"] == ["viewer"]
     too_much = api.post("/api/v1/apikeys", json={"name": "x", "owner": "robot", "permissions": ["rules:create"]})
     assert too_much.status_code == 422
+
+
+def test_a_deleted_identitys_keys_stop_working_and_losing_a_permission_narrows_its_keys(api, anonymous,
+                                                                                       create_identity, db_session):
+    robot = create_identity("robot2", roles=["operator"], kind="service")
+    key = api.post("/api/v1/apikeys", json={"name": "deploy", "owner": "robot2",
+                                            "permissions": ["actions:view", "rules:create"]}).json["key"]
+    assert anonymous.get("/api/v1/actions", headers=key_header(key)).status_code == 200
+    # The key never outgrows its owner: take the role away and the key loses it too.
+    assert api.delete(f"/api/v1/identities/{robot.id}/roles/operator").status_code == 204
+    assert anonymous.get("/api/v1/actions", headers=key_header(key)).status_code == 403
+    assert api.post(f"/api/v1/identities/{robot.id}/roles", json={"role": "viewer"}).status_code == 200
+    me = anonymous.get("/api/v1/auth/me", headers=key_header(key)).json
+    assert [p["permission"] for p in me["permissions"]] == ["actions:view"]
+    assert api.delete(f"/api/v1/identities/{robot.id}").status_code == 204
+    assert anonymous.get("/api/v1/actions", headers=key_header(key)).status_code == 401
+    assert db_session.scalar(select(ApiKey).where(ApiKey.name == "deploy")) is None

@@ -125,3 +125,42 @@ def test_logout_is_audited_as_the_identity(create_identity, anonymous):
     anonymous.post("/api/v1/auth/logout", headers={**bearer(tokens["access_token"]), "X-Request-ID": "req-audit-11"}, json={})
     (entry,) = entries_for("req-audit-11")
     assert (entry.actor, entry.action, entry.outcome) == ("bob", "authenticated", "success")
+
+
+def test_the_audit_names_the_callers_address_and_the_permission_that_was_missing(client_with, create_action,
+                                                                                create_trigger):
+    create_trigger("acme.hook")
+    create_action("other.secret")
+    deployer = client_with([("rules:create", "acme"), ("actions:execute", "acme")])
+    # Behind the router, REMOTE_ADDR is the router's: the hop it appended is the caller.
+    answer = deployer.post("/api/v1/rules", json={"pack": "acme", "name": "sneaky", "trigger": "acme.hook",
+                                                  "action": "other.secret"},
+                           headers={"X-Request-ID": "req-audit-review-1", "X-Forwarded-For": "203.0.113.9"})
+    assert answer.status_code == 403
+    (entry,) = entries_for("req-audit-review-1")
+    assert entry.remote_addr == "203.0.113.9"
+    assert (entry.action, entry.outcome) == ("rules:create", "denied")
+    assert entry.details["denied_permission"] == "actions:execute"
+
+
+def test_rate_limited_logins_are_audited_as_denied(create_identity, anonymous, app):
+    create_identity("rosa", password=PASSWORD)
+    limit = int(app.config["LOGIN_RATE_LIMIT"].split()[0])
+    for i in range(limit):
+        anonymous.post("/api/v1/auth/login", json={"username": "rosa", "password": f"wrong-{i:04d}-guess"})
+    blocked = anonymous.post("/api/v1/auth/login", json={"username": "rosa", "password": PASSWORD},
+                             headers={"X-Request-ID": "req-audit-review-2"})
+    assert blocked.status_code == 429
+    (entry,) = entries_for("req-audit-review-2")
+    assert (entry.action, entry.outcome, entry.status_code) == ("public", "denied", 429)
+    assert PASSWORD not in json.dumps(entry.details)
+
+
+def test_a_forwarded_for_hop_with_a_nul_is_still_audited(api):
+    # Without a proxy rewriting it the header is the client's own text: a NUL in it must not
+    # make PostgreSQL refuse (and so lose) the entry.
+    answer = api.post("/api/v1/roles", json={"name": "hop-role"},
+                      headers={"X-Request-ID": "req-audit-review-3", "X-Forwarded-For": "1.2.3.4, 5.6.7.8\x00x"})
+    assert answer.status_code == 201
+    (entry,) = entries_for("req-audit-review-3")
+    assert entry.remote_addr == "5.6.7.8\\x00x"

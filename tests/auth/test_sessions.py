@@ -75,6 +75,22 @@ def test_logout_revokes_the_access_token_and_the_given_refresh_token(create_iden
     assert anonymous.get("/api/v1/auth/me", headers=bearer(other_session["access_token"])).status_code == 200
 
 
+def test_logout_with_only_the_access_token_ends_the_whole_session(create_identity, login, anonymous):
+    """A client that logs out without sending its refresh token must not keep a live one."""
+    create_identity("gwen", password=PASSWORD)
+    tokens = login("gwen").json
+    other_session = login("gwen").json
+    refreshed = anonymous.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}).json
+    out = anonymous.post("/api/v1/auth/logout", headers=bearer(tokens["access_token"]), json={})
+    assert out.status_code == 204
+    again = anonymous.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert again.status_code == 401 and again.json["message"] == "The token has been revoked."
+    # An access token refreshed from that session before the logout ends with it.
+    assert anonymous.get("/api/v1/auth/me", headers=bearer(refreshed["access_token"])).status_code == 401
+    assert anonymous.get("/api/v1/auth/me", headers=bearer(other_session["access_token"])).status_code == 200
+    assert anonymous.post("/api/v1/auth/refresh", json={"refresh_token": other_session["refresh_token"]}).status_code == 200
+
+
 def test_the_blocklist_lives_in_redis_for_every_web_process(create_identity, login, anonymous, app):
     """Revocation is a Redis key by jti (so every web process sees it), expiring with the token."""
     from flask_jwt_extended import decode_token
@@ -227,3 +243,20 @@ def test_an_admin_password_reset_ends_the_identitys_sessions(create_identity, lo
     assert reset.status_code == 200
     assert anonymous.get("/api/v1/auth/me", headers=bearer(tokens["access_token"])).status_code == 401
     assert login("sam", "reset-by-the-admin-42").status_code == 200
+
+
+def test_someone_elses_guesses_lock_a_user_out_of_login_but_not_out_of_their_session(create_identity, login,
+                                                                                       anonymous, app):
+    """The documented price of the per-username limit, and its bound: only password login."""
+    create_identity("tess", password=PASSWORD)
+    session = login("tess").json
+    limit = int(app.config["LOGIN_RATE_LIMIT"].split()[0])
+    for i in range(limit - 1):  # the login above counted too
+        anonymous.client.environ_base["REMOTE_ADDR"] = f"198.51.100.{i + 1}"
+        assert anonymous.post("/api/v1/auth/login", json={"username": "tess", "password": "a-guess-a-guess"}).status_code == 401
+    anonymous.client.environ_base["REMOTE_ADDR"] = "192.0.2.200"
+    assert login("tess").status_code == 429
+    assert anonymous.get("/api/v1/auth/me", headers=bearer(session["access_token"])).status_code == 200
+    assert anonymous.post("/api/v1/auth/refresh", json={"refresh_token": session["refresh_token"]}).status_code == 200
+    create_identity("ursula", password=PASSWORD)
+    assert login("ursula").status_code == 200

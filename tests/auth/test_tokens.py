@@ -65,6 +65,18 @@ def test_a_token_signed_with_another_key_is_refused(anonymous, alice_token):
     assert anonymous.get("/api/v1/actions", headers=bearer(token)).status_code == 401
 
 
+@pytest.mark.filterwarnings("ignore:The HMAC key is")  # SHA-512 wants a longer key; irrelevant here
+def test_only_hs256_is_accepted_even_with_the_right_key(anonymous, app, alice_token, admin):
+    """Algorithm confusion: the header names the algorithm, the server must not let it choose."""
+    claims = _claims(alice_token) | {"sub": str(admin.id)}
+    hs512 = jwt.encode(claims, app.config["JWT_SECRET_KEY"], algorithm="HS512")
+    assert anonymous.get("/api/v1/identities", headers=bearer(hs512)).status_code == 401
+    # An RS256 header with the HMAC key as "public key" material (the classic RS/HS swap).
+    payload = hs512.split(".")[1]
+    rs256 = f"{_b64({'alg': 'RS256', 'typ': 'JWT'})}.{payload}.{_b64({'x': 1})}"
+    assert anonymous.get("/api/v1/identities", headers=bearer(rs256)).status_code == 401
+
+
 def test_garbage_and_wrong_schemes_are_refused(anonymous):
     for header in ("Bearer not.a.jwt", "Bearer ", "Basic YWxpY2U6c2VjcmV0", "Token abc"):
         answer = anonymous.get("/api/v1/actions", headers={"Authorization": header})
