@@ -2,8 +2,8 @@
 
 ``CancelWatch`` is the runner's ``is_canceled``; ``Heartbeat`` stamps ``heartbeat_at`` and
 notices a cancel (or the sweeper taking the execution away) recorded in PostgreSQL; the
-terminate signal of ``revoke(terminate=True)`` is turned into a cancel, so the runner can
-kill its process tree instead of the pool process dying and leaving the tree orphaned.
+terminate signal of ``revoke(terminate=True)`` is caught, so the pool process does not die
+and leave the tree orphaned, and makes the watch look for this execution's cancel at once.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class CancelWatch:
     def __init__(self, execution_id: int) -> None:
         self.key = executions.cancel_key(execution_id)
         self.redis = redis_client()
-        self.stop = threading.Event()  # cancel seen, revoke signal, or execution lost
+        self.stop = threading.Event()  # cancel seen (Redis flag or the row), or execution lost
         self._checked = 0.0
 
     def __call__(self) -> bool:
@@ -49,15 +49,22 @@ class CancelWatch:
                 log.warning("cancel flag unreadable", exc_info=True)
         return self.stop.is_set()
 
+    def check_now(self) -> None:
+        """Make the next ``is_canceled()`` ask Redis at once instead of waiting its turn."""
+        self._checked = 0.0
+
 
 current: CancelWatch | None = None  # the one running in this pool process
 
 
 def _on_terminate_signal(_signum: int, _frame: Any) -> None:
-    # revoke(terminate=True) lands here: stop the runner so it kills its process tree,
-    # rather than dying and leaving the tree orphaned.
+    # revoke(terminate=True) lands here instead of killing the pool process (which would
+    # leave the process tree orphaned). It is only a hint to look now: Celery signals the
+    # pool process by pid, and (as its docs warn) that process may already be running the
+    # next task, which nobody canceled. The cancel itself is the execution's own Redis flag
+    # (set before the revoke is sent) or its ``canceling`` row, which the heartbeat reads.
     if current is not None:
-        current.stop.set()
+        current.check_now()
 
 
 @worker_process_init.connect

@@ -4,7 +4,7 @@ The message carries the execution id only. Parameters come from the row, secret 
 Vault. While the runner works, a heartbeat thread stamps ``heartbeat_at`` every
 HEARTBEAT_SECONDS (the sweeper abandons executions whose stamp goes stale) and notices a
 cancel recorded in PostgreSQL; the runner polls ``is_canceled`` (a Redis flag, plus what the
-heartbeat saw, plus the revoke signal) and kills its process tree.
+heartbeat saw; the revoke signal makes it look at once) and kills its process tree.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from app.db import db
-from app.engine.parameters import MASK, mask_secrets, secret_names, value_errors
+from app.engine.parameters import MASK, mask_secrets, secret_config_keys, secret_names, value_errors
 from app.engine.templates import TemplateError, render_parameters, shell_parameters
 from app.extensions import redis_client
 from app.logging import execution_id_var, request_id_var
@@ -57,6 +57,7 @@ def _run_claimed(execution: Execution) -> dict[str, Any]:
     client = redis_client()
     watch = CancelWatch(execution.id)
     secrets: dict[str, Any] = {}
+    hidden: list[str] = []
     policy = lifecycle.retry_policy(None)
     writer = execution_logs.LogWriter(client, execution.id, config["EXECUTION_LOG_MAX_BYTES"], [])
     heart = Heartbeat(execution.id, config["HEARTBEAT_SECONDS"], watch)
@@ -73,8 +74,9 @@ def _run_claimed(execution: Execution) -> dict[str, Any]:
             action, pack = found
             policy = lifecycle.retry_policy(action)
             secrets = _secret_values(execution, action)
-            writer.secrets = secret_strings(secrets)
-            outcome = _run_runner(execution, action, pack, secrets, writer.emit, watch)
+            hidden = secret_strings({**secrets, **_config_secrets(pack)})
+            writer.secrets = hidden
+            outcome = _run_runner(execution, action, pack, secrets, hidden, writer.emit, watch)
     except Exception as exc:  # noqa: BLE001 - any failure ends the execution as failed, not stuck
         log.exception("execution %s failed in the worker", execution.id)
         outcome = RunResult(FAILED, {}, f"Internal error: {exc.__class__.__name__}: {exc}")
@@ -84,7 +86,7 @@ def _run_claimed(execution: Execution) -> dict[str, Any]:
     if db.session().in_transaction():
         db.session.rollback()  # an error path left it open; the end is its own transaction
     heart.join(timeout=5)
-    return _record_end(execution, outcome, writer, secrets, policy)
+    return _record_end(execution, outcome, writer, hidden, policy)
 
 
 def _secret_values(execution: Execution, action: Action) -> dict[str, Any]:
@@ -95,12 +97,19 @@ def _secret_values(execution: Execution, action: Action) -> dict[str, Any]:
     return {name: stored[name] for name in names if name in stored}
 
 
-def _run_runner(execution: Execution, action: Action, pack: Pack, secrets: dict[str, Any], emit,
-                watch: CancelWatch) -> RunResult:
+def _config_secrets(pack: Pack) -> dict[str, Any]:
+    """The pack config's values declared secret: templates may render them into parameters
+    (``"{{ config.api_key }}"``), so they are masked like secret parameters wherever shown."""
+    config = pack.config or {}
+    return {key: config[key] for key in secret_config_keys(pack.config_schema) if config.get(key) is not None}
+
+
+def _run_runner(execution: Execution, action: Action, pack: Pack, secrets: dict[str, Any], hidden: list[str],
+                emit, watch: CancelWatch) -> RunResult:
     schema = executions.parameter_schema(action)
     config = dict(pack.config or {})
     try:
-        parameters = _render(execution, schema, secrets, config)
+        parameters = _render(execution, schema, secrets, hidden, config)
     except (TemplateError, ValueError) as exc:
         return RunResult(FAILED, {}, str(exc))
     ctx = RunContext(
@@ -119,7 +128,7 @@ def _pack_dir(pack: Pack) -> str | None:
     return str(directory) if directory is not None else None
 
 
-def _render(execution: Execution, schema: dict[str, Any], secrets: dict[str, Any],
+def _render(execution: Execution, schema: dict[str, Any], secrets: dict[str, Any], hidden: list[str],
             config: dict[str, Any]) -> dict[str, Any]:
     """Render the parameters' templates, check the result, and show it (masked) on the row."""
     values = {**execution.parameters, **secrets}
@@ -139,17 +148,22 @@ def _render(execution: Execution, schema: dict[str, Any], secrets: dict[str, Any
     if problems:
         name = sorted(problems)[0]
         raise ValueError(f"Parameter {name!r} after rendering: {problems[name][0]}")
-    shown = mask_value(mask_secrets(rendered, schema), secret_strings(secrets))
+    shown = mask_value(mask_secrets(rendered, schema), hidden)
     if shown != execution.parameters:
-        db.session.execute(update(Execution).where(Execution.id == execution.id).values(parameters=shown))
+        # The row shows what ran; the values as requested (templates, masked secrets) stay in
+        # the context, for a retry or a rerun to render afresh: the shown ones hold "********"
+        # where a secret was, which would run as that text (and as a glob, in a shell).
+        own = execution.context or {}
+        context = own if "requested_parameters" in own else {**own, "requested_parameters": execution.parameters}
+        db.session.execute(update(Execution).where(Execution.id == execution.id)
+                           .values(parameters=shown, context=context))
         db.session.commit()
     return rendered
 
 
 def _record_end(execution: Execution, outcome: RunResult, writer: execution_logs.LogWriter,
-                secrets: dict[str, Any], policy: dict[str, Any]) -> dict[str, Any]:
+                hidden: list[str], policy: dict[str, Any]) -> dict[str, Any]:
     client = writer.client
-    hidden = secret_strings(secrets)
     result = mask_value(outcome.result or {}, hidden)
     error = mask_text(outcome.error, hidden) if outcome.error else None
     truncated = execution_logs.persist_lines(client, execution.id, writer.unsent) or writer.truncated

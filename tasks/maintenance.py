@@ -47,13 +47,19 @@ def abandon_stale() -> list[int]:
     client = redis_client()
     ended: list[int] = []
     for execution in lifecycle.stale_active(config["ABANDON_AFTER_SECONDS"]):
-        truncated = execution_logs.persist_lines(client, execution.id)
-        status = lifecycle.abandon(execution, config["ABANDON_AFTER_SECONDS"], truncated)
-        if status is None:
+        try:
+            truncated = execution_logs.persist_lines(client, execution.id)
+            status = lifecycle.abandon(execution, config["ABANDON_AFTER_SECONDS"], truncated)
+            if status is None:
+                db.session.rollback()
+                continue
+            retry = lifecycle.create_retry(execution, status)
+            db.session.commit()
+        except Exception:  # noqa: BLE001 - stale rows are swept oldest first: one that cannot
+            # be ended must not stop every later sweep from reaching the others.
             db.session.rollback()
+            log.exception("execution %s could not be abandoned", execution.id)
             continue
-        retry = lifecycle.create_retry(execution, status)
-        db.session.commit()
         execution_logs.drop_redis_lines(client, execution.id)
         client.delete(executions.cancel_key(execution.id))
         if retry is not None:

@@ -122,8 +122,7 @@ class ActionExecute(MethodView):
     def post(self, data, ref):
         """Run an action: validates the parameters, answers with the `requested` execution"""
         action = executions.action_for_execute(ref)
-        execution = executions.create_execution(action, data["parameters"], user=current_principal().name,
-                                                render_given=True)
+        execution = executions.create_execution(action, data["parameters"], user=current_principal().name)
         db.session.commit()
         executions.enqueue(execution)
         return execution

@@ -39,6 +39,11 @@ SORTABLE = {"created_at": Execution.created_at, "id": Execution.id}
 FOLLOW_POLL_SECONDS = 0.25
 KEEPALIVE_SECONDS = 15
 FOLLOW_BATCH = 1000
+# One follow answer lasts at most this long. gunicorn's sync workers (the Procfile's) abort a
+# request still running after --timeout (60 s), cutting the stream mid-line; ending it
+# cleanly first, with a `retry` hint, lets EventSource reconnect with Last-Event-ID and go on.
+FOLLOW_MAX_SECONDS = 50
+FOLLOW_RETRY_MS = 500
 
 
 def _visible_execution(execution_id: int, permission: str = "executions:view") -> Execution:
@@ -140,7 +145,9 @@ class ExecutionLogs(MethodView):
         Lines are `{seq, ts, stream, line}` with `stream` stdout, stderr or system; `offset`
         returns the lines after that seq. With `follow=true` the answer is a
         `text/event-stream`: one event per line (its `id` is the seq, so a reconnecting
-        client resumes with `Last-Event-ID`), then an `end` event with the final status.
+        client resumes with `Last-Event-ID`), then an `end` event with the final status. One
+        answer lasts at most 50 s: a stream that closes without `end` is resumed by reconnecting
+        (EventSource does so by itself).
         """
         execution = _visible_execution(execution_id)
         if args["follow"]:
@@ -157,8 +164,11 @@ class ExecutionLogs(MethodView):
 
 def _follow(execution_id: int, after: int, stream: str | None) -> Iterator[str]:
     client = redis_client()
-    last_sent = time.monotonic()
+    last_sent = started = time.monotonic()
+    yield f"retry: {FOLLOW_RETRY_MS}\n\n"
     while True:
+        if time.monotonic() - started > FOLLOW_MAX_SECONDS:
+            return  # not ended: the client reconnects (Last-Event-ID) and resumes after `after`
         status = db.session.scalar(select(Execution.status).where(Execution.id == execution_id))
         terminal = status in TERMINAL
         lines = read_lines(client, execution_id, terminal, after, None, FOLLOW_BATCH)

@@ -27,6 +27,7 @@ from app.models.execution import (
     SCHEDULED,
 )
 from app.services import vault
+from app.services.execution_text import storable_value
 
 log = logging.getLogger("patchbay.executions")
 
@@ -72,7 +73,8 @@ def finish(execution_id: int, status: str, result: dict[str, Any] | None, error:
     return db.session.scalar(
         update(Execution)
         .where(Execution.id == execution_id, Execution.status.in_(ACTIVE))
-        .values(status=final, result=result, error=error, finished_at=utcnow(), log_truncated=log_truncated)
+        .values(status=final, result=storable_value(result), error=storable_value(error), finished_at=utcnow(),
+                log_truncated=log_truncated)
         .returning(Execution.status)
     )
 
@@ -99,7 +101,7 @@ def create_retry(execution: Execution, status: str, policy: dict[str, Any] | Non
     delay = policy["delay"]
     retry = Execution(
         action_id=execution.action_id, action_ref=execution.action_ref, pack_name=execution.pack_name,
-        runner_type=execution.runner_type, parameters=dict(execution.parameters),
+        runner_type=execution.runner_type, parameters=dict(requested_parameters(execution)),
         status=SCHEDULED if delay else REQUESTED, user=execution.user, rule_ref=execution.rule_ref,
         enforcement_id=execution.enforcement_id, parent_id=execution.parent_id,
         root_id=execution.root_id, task_name=execution.task_name,
@@ -114,6 +116,12 @@ def create_retry(execution: Execution, status: str, policy: dict[str, Any] | Non
     if secrets:
         vault.write_secret(vault.execution_secret_path(retry.id), secrets)
     return retry
+
+
+def requested_parameters(execution: Execution) -> dict[str, Any]:
+    """The parameters as requested, before the worker rendered them (see tasks/executions.py)."""
+    requested = (execution.context or {}).get("requested_parameters")
+    return requested if isinstance(requested, dict) else dict(execution.parameters or {})
 
 
 def stale_active(abandon_after: int, limit: int = 500) -> list[Execution]:

@@ -25,6 +25,8 @@ from app.logging import request_id_var
 from app.models import Action, Execution
 from app.models.execution import CANCELED, CANCELING, PENDING, QUEUED, REQUESTED, RUNNING, TERMINAL
 from app.services import queue, vault
+from app.services.execution_lifecycle import requested_parameters
+from app.services.masking import mask_text, secret_strings
 
 log = logging.getLogger("patchbay.executions")
 
@@ -67,19 +69,37 @@ def check_parameters(schema: dict[str, Any], values: Any) -> None:
     errors = value_errors(schema, values)
     if errors:
         names = ", ".join(sorted(errors))
-        raise ValidationError(f"Invalid parameters: {names}.", {"parameters": errors})
+        raise ValidationError(f"Invalid parameters: {names}.", {"parameters": without_secret_values(schema, values, errors)})
+
+
+def without_secret_values(schema: dict[str, Any], values: Any, errors: dict[str, list[str]]) -> dict[str, list[str]]:
+    """``errors`` with a secret parameter's value masked: validation messages quote the value
+    they refuse ("'hunter2' does not match ..."), and a 422 body must not show it either."""
+    if not isinstance(values, dict):
+        return errors
+    masked = dict(errors)
+    for name in secret_names(schema) & set(errors):
+        if name not in values:
+            continue
+        value = values[name]
+        items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+        # repr() is how jsonschema quotes a value; short plain texts only in their quoted form.
+        forms = {repr(value), *(repr(item) for item in items), *secret_strings({name: value})}
+        forms = sorted((form for form in forms if form != MASK), key=len, reverse=True)
+        masked[name] = [mask_text(message, forms) for message in errors[name]]
+    return masked
 
 
 def create_execution(action: Action, values: dict[str, Any], *, user: str | None = None,
                      rule_ref: str | None = None, enforcement_id: int | None = None,
                      parent: Execution | None = None, rerun_of: int | None = None,
-                     context: dict[str, Any] | None = None, task_name: str | None = None,
-                     render_given: bool = False) -> Execution:
+                     context: dict[str, Any] | None = None, task_name: str | None = None) -> Execution:
     """Validate ``values``, add the execution (``requested``) and store its secrets; flush only.
 
     The worker renders the templates among the parameters (defaults such as
-    ``cmd: "echo {{ message }}"``). Values given here are kept literal, as rules pass values
-    they rendered already, unless ``render_given`` (a person's manual execute). Commit, then
+    ``cmd: "echo {{ message }}"``, written by the pack's author). Values given here are data,
+    kept literal: rules pass values they rendered already, and a value a caller types must
+    not become a template that reads the pack's config or other secrets. Commit, then
     call ``enqueue(execution)``: a message sent before the commit could reach a worker before
     the row is visible.
     """
@@ -89,7 +109,7 @@ def create_execution(action: Action, values: dict[str, Any], *, user: str | None
     check_parameters(schema, values)
     merged = with_defaults(schema, values)
     secret = {name: merged[name] for name in secret_names(schema) if merged.get(name) is not None}
-    literal = set(secret) | (set() if render_given else set(values))
+    literal = set(secret) | set(values) | set((context or {}).get("literal_parameters", []))
     context = {**(context or {}), "literal_parameters": sorted(literal)} if literal else (context or {})
     execution = Execution(
         action_id=action.id, action_ref=action.ref, pack_name=action.pack_name,
@@ -180,13 +200,15 @@ def signal_cancel(execution: Execution, running: bool) -> None:
 def rerun_values(original: Execution, action: Action, overrides: dict[str, Any]) -> dict[str, Any]:
     """The original's parameters with ``overrides``; masked secrets must be given again.
 
-    A value showing ``********`` (a secret, or text a secret was rendered into) is dropped:
-    its default, if any, is rendered afresh; otherwise it must be given again.
+    Only the values that were given (``literal_parameters``) are repeated; defaults are
+    rendered afresh. A value showing ``********`` (a secret, or text a secret was rendered
+    into) is dropped: its default, if any, applies; otherwise it must be given again.
     """
     schema = parameter_schema(action)
+    given = set((original.context or {}).get("literal_parameters", []))
     values = {
-        name: value for name, value in original.parameters.items()
-        if MASK not in json.dumps(value) and not schema.get(name, {}).get("immutable")
+        name: value for name, value in requested_parameters(original).items()
+        if name in given and MASK not in json.dumps(value) and not schema.get(name, {}).get("immutable")
     }
     values.update(overrides)
     errors = value_errors(schema, values)
@@ -194,7 +216,8 @@ def rerun_values(original: Execution, action: Action, overrides: dict[str, Any])
         if name not in values and MASK in json.dumps(original.parameters.get(name)):
             errors[name] = ["Secret values are not kept after an execution ends; give this parameter again."]
     if errors:
-        raise ValidationError(f"Invalid parameters: {', '.join(sorted(errors))}.", {"parameters": errors})
+        raise ValidationError(f"Invalid parameters: {', '.join(sorted(errors))}.",
+                              {"parameters": without_secret_values(schema, values, errors)})
     return values
 
 
@@ -203,8 +226,10 @@ def rerun_execution(original: Execution, overrides: dict[str, Any], user: str | 
     if action is None:
         raise Conflict(f"Action {original.action_ref!r} no longer exists; it cannot be rerun.")
     values = rerun_values(original, action, overrides)
+    # Every given value stays literal, as in the original (a payload holding "{{ ... }}" must
+    # not become a template because someone reran it); defaults are rendered afresh.
     return create_execution(action, values, user=user, rerun_of=original.id, parent=None,
-                            context={"rerun_of": original.id}, render_given=True)
+                            context={"rerun_of": original.id})
 
 
 def action_for_execute(ref: str) -> Action:

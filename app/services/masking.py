@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 from app.engine.parameters import MASK
 
@@ -16,6 +17,12 @@ def secret_strings(values: dict[str, Any]) -> list[str]:
     found = {str(v) for v in values.values() if v is not None and not isinstance(v, bool | dict | list)}
     found |= {str(item) for v in values.values() if isinstance(v, list) for item in v}
     found |= {str(item) for v in values.values() if isinstance(v, dict) for item in v.values()}
+    # Output is masked line by line, so a multi-line secret (a private key, a certificate)
+    # would never match whole: each of its lines is a secret string too.
+    found |= {line.strip("\r") for text in list(found) if "\n" in text for line in text.split("\n")}
+    # A secret put in a URL (a query parameter, user:password@) shows up percent-encoded in
+    # error messages and logged URLs.
+    found |= {form for text in list(found) for form in (quote(text, safe=""), quote_plus(text))}
     return sorted((s for s in found if len(s) >= MIN_MASKED_LENGTH and s != MASK), key=len, reverse=True)
 
 

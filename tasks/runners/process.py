@@ -89,6 +89,14 @@ def run_process(argv: Sequence[str], ctx: RunContext, *, cwd: str | None = None,
         stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
+    guard = _start_guard(proc.pid)
+    try:
+        return _follow(proc, token, ctx, stdin_data)
+    finally:
+        _stop_guard(guard)
+
+
+def _follow(proc: subprocess.Popen, token: str, ctx: RunContext, stdin_data: bytes | None) -> ProcessOutcome:
     out, err = _Stream("stdout"), _Stream("stderr")
     streams = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}  # type: ignore[union-attr]
     status: str | None = None
@@ -108,6 +116,44 @@ def run_process(argv: Sequence[str], ctx: RunContext, *, cwd: str | None = None,
         ctx.emit("system", f"{why}: killed the process tree ({killed} process(es))")
     return_code = proc.wait()
     return ProcessOutcome(status, return_code, out.text, err.text, out.truncated or err.truncated)
+
+
+# If this pool process dies (SIGKILL, the OOM killer, Celery's hard time limit, the whole
+# worker killed), nobody is left to kill the action's processes: they would run on, orphaned,
+# while the sweeper reports the execution abandoned (and a retry may start a second copy).
+# The guard, a tiny shell in its own session, reads a pipe whose write end only this process
+# holds: "done" means we ended normally; EOF without it means we died, so it kills the group.
+GUARD_SCRIPT = (
+    'read -r word; [ "$word" = done ] && exit 0; '
+    'kill -TERM -"$1" 2>/dev/null; sleep 2; kill -KILL -"$1" 2>/dev/null; exit 0'
+)
+
+
+def _start_guard(pgid: int) -> tuple[subprocess.Popen, int] | None:
+    read_end, write_end = os.pipe()
+    try:
+        guard = subprocess.Popen(
+            ["/bin/sh", "-c", GUARD_SCRIPT, "patchbay-guard", str(pgid)], stdin=read_end,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            close_fds=True, env={"PATH": os.defpath},
+        )
+    except OSError:
+        os.close(write_end)
+        return None  # no guard: the action still runs, as it did before guards existed
+    finally:
+        os.close(read_end)
+    return guard, write_end
+
+
+def _stop_guard(guard: tuple[subprocess.Popen, int] | None) -> None:
+    if guard is None:
+        return
+    process, write_end = guard
+    with contextlib.suppress(OSError):
+        os.write(write_end, b"done\n")
+    os.close(write_end)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(5)
 
 
 def _pump(proc: subprocess.Popen, ctx: RunContext, streams: dict[int, _Stream],

@@ -38,16 +38,14 @@ def worker_packs_path(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("worker-packs")
 
 
-@pytest.fixture(scope="session")
-def celery_worker(app, tmp_path_factory, worker_packs_path):
-    """Start the worker, wait until it answers ping, kill it (and its pool) at the end."""
-    log_path: Path = tmp_path_factory.mktemp("worker") / "worker.log"
-    env = {**os.environ, **WORKER_ENV, "PACKS_PATH": str(worker_packs_path)}
-    hostname = f"pytest-{os.getpid()}@%h"
+def spawn_worker(app, log_path: Path, name: str, packs_path: Path, *, queues: str = "actions,events,celery",
+                 concurrency: int = 2, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start ``celery worker`` named ``name@<host>`` in its own session; return once it answers ping."""
+    env = {**os.environ, **WORKER_ENV, "PACKS_PATH": str(packs_path), **(extra_env or {})}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "tasks.worker", "worker", "-Q", "actions,events,celery",
-             "--pool", "prefork", "-c", "2", "--hostname", hostname, "--loglevel", "INFO", "-E",
+            [sys.executable, "-m", "celery", "-A", "tasks.worker", "worker", "-Q", queues,
+             "--pool", "prefork", "-c", str(concurrency), "--hostname", f"{name}@%h", "--loglevel", "INFO", "-E",
              "--without-gossip", "--without-mingle"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
@@ -59,18 +57,35 @@ def celery_worker(app, tmp_path_factory, worker_packs_path):
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 pytest.fail(f"the Celery worker exited: {log_path.read_text()[-3000:]}")
-            if control.ping(timeout=0.5, destination=[hostname.replace("%h", _hostname())]):
-                break
-        else:
-            proc.kill()
-            pytest.fail(f"the Celery worker did not answer ping: {log_path.read_text()[-3000:]}")
-    yield WorkerHandle(proc, log_path)
-    os.killpg(proc.pid, signal.SIGTERM)
+            if control.ping(timeout=0.5, destination=[worker_name(name)]):
+                return proc
+        stop_group(proc)
+        pytest.fail(f"the Celery worker did not answer ping: {log_path.read_text()[-3000:]}")
+
+
+def worker_name(name: str) -> str:
+    return f"{name}@{_hostname()}"
+
+
+def stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM the process group, SIGKILL it if it lingers."""
     try:
+        os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(15)
+    except ProcessLookupError:
+        pass
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(5)
+
+
+@pytest.fixture(scope="session")
+def celery_worker(app, tmp_path_factory, worker_packs_path):
+    """Start the worker, wait until it answers ping, kill it (and its pool) at the end."""
+    log_path: Path = tmp_path_factory.mktemp("worker") / "worker.log"
+    proc = spawn_worker(app, log_path, f"pytest-{os.getpid()}", worker_packs_path)
+    yield WorkerHandle(proc, log_path)
+    stop_group(proc)
 
 
 def _hostname() -> str:

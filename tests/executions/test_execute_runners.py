@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+from sqlalchemy import select
+
 from tests.executions.conftest import wait_until_done
 
 
@@ -145,3 +149,49 @@ def test_rerun_repeats_with_overrides(worker_api, make_action, committed_db):
     committed_db.commit()
     assert worker_api.post(f"/api/v1/executions/{first['id']}/rerun", json={}).status_code == 409
     assert worker_api.post("/api/v1/executions/424242/rerun", json={}).status_code == 404
+
+
+def test_rerun_renders_defaults_afresh_and_keeps_literal_values_literal(app, worker_api, make_action, committed_db):
+    from app.services import executions
+
+    ref = make_action("demo.hello", "local-shell-cmd", parameters={
+        "name": {"type": "string", "required": True},
+        "cmd": {"default": "echo hello {{ name }}"},
+    })
+    first = worker_api.post(f"/api/v1/actions/{ref}/execute", json={"parameters": {"name": "ann"}}).get_json()
+    assert wait_until_done(worker_api, first["id"])["result"]["stdout"] == "hello ann\n"
+
+    renamed = worker_api.post(f"/api/v1/executions/{first['id']}/rerun", json={"parameters": {"name": "bob"}})
+
+    assert renamed.status_code == 201
+    assert wait_until_done(worker_api, renamed.get_json()["id"])["result"]["stdout"] == "hello bob\n"
+
+    # As a rule passes them: values rendered from the event already, kept literal.
+    with app.test_request_context():
+        from_rule = executions.create_execution(executions.action_for_execute(ref), {"name": "{{ 6 * 7 }}"},
+                                                rule_ref="demo.on_event")
+        committed_db.commit()
+        executions.enqueue(from_rule)
+        rule_id = from_rule.id
+    assert wait_until_done(worker_api, rule_id)["result"]["stdout"] == "hello {{ 6 * 7 }}\n"
+    rerun = worker_api.post(f"/api/v1/executions/{rule_id}/rerun", json={}).get_json()
+    assert wait_until_done(worker_api, rerun["id"])["result"]["stdout"] == "hello {{ 6 * 7 }}\n"
+
+
+def test_values_given_to_execute_are_data_not_templates(worker_api, make_action, committed_db):
+    from app.models import Pack
+
+    ref = make_action("cfg.hello", "local-shell-cmd", parameters={
+        "name": {"type": "string", "required": True},
+        "cmd": {"default": "echo hello {{ name }}", "immutable": True},
+    })
+    pack = committed_db.scalar(select(Pack).where(Pack.name == "cfg"))
+    pack.config = {"api_key": "s3cr3t-config-value"}
+    committed_db.commit()
+
+    probe = worker_api.post(f"/api/v1/actions/{ref}/execute",
+                            json={"parameters": {"name": "{{ config.api_key | reverse }}"}}).get_json()
+    done = wait_until_done(worker_api, probe["id"])
+    assert done["status"] == "succeeded"
+    assert done["result"]["stdout"] == "hello {{ config.api_key | reverse }}\n"
+    assert "eulav-gifnoc" not in json.dumps(done)

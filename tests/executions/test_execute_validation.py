@@ -103,3 +103,19 @@ def test_execute_needs_the_permission_on_the_pack(app, create_action, create_ide
     assert client.post("/api/v1/actions/mine.act/execute", json={}).status_code == 201
     assert client.post("/api/v1/actions/theirs.act/execute", json={}).status_code == 403
     assert ApiClient(app.test_client()).post("/api/v1/actions/mine.act/execute", json={}).status_code == 401
+
+
+def test_action_metadata_sets_runner_parameter_defaults_and_immutability(api, create_action):
+    create_action("val.fixed", runner_type="local-shell-cmd", parameters={
+        "cmd": {"default": "uptime", "immutable": True},
+        "timeout": {"default": 9},
+        "cwd": {"default": "/tmp"},
+    })
+
+    overridden = api.post("/api/v1/actions/val.fixed/execute", json={"parameters": {"cmd": "rm -rf /"}})
+    assert overridden.status_code == 422
+    assert overridden.get_json()["errors"]["parameters"] == {"cmd": ["This parameter is immutable."]}
+    created = api.post("/api/v1/actions/val.fixed/execute", json={}).get_json()
+    assert created["parameters"] == {"cmd": "uptime", "timeout": 9, "cwd": "/tmp"}
+    assert created["timeout"] == 9
+    assert created["status"] == "requested"

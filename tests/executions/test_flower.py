@@ -58,3 +58,8 @@ def test_flower_needs_credentials_and_shows_execution_and_action_only(flower, wo
     assert task["name"] == "patchbay.run_execution"
     assert task["kwargs"] == "{}"
     assert "top-secret-value" not in str(task)
+    # The task's own page (what a person clicks in the UI) shows the same summary.
+    page = requests.get(f"{flower}/task/{task['uuid']}", auth=AUTH, timeout=5)
+    assert page.status_code == 200
+    assert f"execution={created['id']} action=flw.secretive" in page.text
+    assert "top-secret-value" not in page.text

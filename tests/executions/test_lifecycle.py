@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import re
 import signal
+import time
 
 import psutil
 from sqlalchemy import func, select
 
 from app.models import Execution, ExecutionLogLine
-from app.services import queue
+from app.services import executions, queue
 from tests.executions.conftest import wait_for, wait_until_done
 
 
@@ -78,8 +79,6 @@ def test_cancel_running_kills_the_process_tree(worker_api, make_action):
 
 
 def test_cancel_queued_is_immediate_and_a_late_message_never_starts_it(app, worker_api, make_action, committed_db):
-    from app.services import executions
-
     make_action("life.queued", "local-shell-cmd")
     with app.test_request_context():
         execution = executions.create_execution(executions.action_for_execute("life.queued"), {"cmd": "echo ran"})
@@ -194,8 +193,6 @@ def test_retry_policy_makes_a_new_attempt(worker_api, make_action, committed_db,
 
 
 def test_lost_message_is_resent_by_the_sweeper(app, worker_api, make_action, committed_db):
-    from app.services import executions
-
     make_action("life.lost", "noop")
     with app.test_request_context():
         execution = executions.create_execution(executions.action_for_execute("life.lost"), {})
@@ -229,3 +226,72 @@ def test_beat_runs_the_sweeper_often_enough(app):
     entry = celery_config(app.config)["beat_schedule"]["sweep-executions"]
     assert entry["task"] == queue.SWEEP_EXECUTIONS
     assert entry["schedule"] <= app.config["ABANDON_AFTER_SECONDS"] / 2
+
+
+def test_a_stray_terminate_signal_does_not_cancel_the_execution_it_lands_on(worker_api, make_action, celery_worker,
+                                                                          tmp_path):
+    # Celery's revoke(terminate=True) signals a pool process by pid; by then that process may
+    # be running the next execution, which nobody canceled. It must carry on.
+    go = tmp_path / "go"
+    ref = make_action("life.bystander", "local-shell-cmd")
+    created = execute(worker_api, ref, cmd=f"echo pool=$PPID; while [ ! -f {go} ]; do sleep 0.1; done; echo finished")
+    pool_child = int(wait_for(lambda: logged(worker_api, created["id"], r"pool=(\d+)")).group(1))
+    assert pool_child in [p.pid for p in celery_worker.pool_children()]
+
+    os.kill(pool_child, getattr(signal, executions.TERMINATE_SIGNAL))
+    time.sleep(1)  # several cancel polls happen meanwhile; none may find a cancel
+    go.touch()
+
+    done = wait_until_done(worker_api, created["id"])
+    assert done["status"] == "succeeded"
+    assert done["result"]["stdout"].strip().endswith("finished")
+    assert psutil.pid_exists(pool_child)
+
+
+def test_retry_delay_and_end_states_of_the_policy(worker_api, make_action, committed_db):
+    from datetime import datetime
+
+    ref = make_action("life.later", "local-shell-cmd", timeout=1,
+                      retry={"retries": 1, "delay": 2, "on": ["timeout"]})
+    created = execute(worker_api, ref, cmd="sleep 30")
+
+    assert wait_until_done(worker_api, created["id"])["status"] == "timeout"
+    retry_id = wait_for(lambda: committed_db.scalar(select(Execution.id).where(Execution.rerun_of == created["id"])))
+    committed_db.rollback()
+    retry = worker_api.get(f"/api/v1/executions/{retry_id}").get_json()
+    waited = datetime.fromisoformat(retry["scheduled_at"]) - datetime.fromisoformat(retry["created_at"])
+    assert waited.total_seconds() == 2
+    assert retry["status"] in ("scheduled", "running", "timeout")
+    last = wait_until_done(worker_api, retry_id)
+    assert last["status"] == "timeout"
+    assert last["attempt"] == 2
+    assert committed_db.scalar(select(func.count()).select_from(Execution)
+                               .where(Execution.rerun_of == retry_id)) == 0  # retries: 1 means one more, no third
+
+
+def test_the_sweeper_abandons_an_execution_whose_redis_log_holds_a_nul(app, worker_api, make_action, committed_db):
+    import json
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from app.db import utcnow
+    from app.extensions import redis_client
+    from app.services.execution_logs import log_key
+
+    make_action("life.nul", "noop")
+    with app.test_request_context():
+        execution = executions.create_execution(executions.action_for_execute("life.nul"), {})
+        committed_db.commit()
+        execution_id = execution.id
+    stale = utcnow() - timedelta(minutes=5)
+    committed_db.execute(update(Execution).where(Execution.id == execution_id)
+                         .values(status="running", started_at=stale, heartbeat_at=stale, worker_host="gone@nowhere"))
+    committed_db.commit()
+    with app.app_context():  # what a worker wrote before it died (an older worker did not clean lines)
+        redis_client().rpush(log_key(execution_id), json.dumps(
+            {"seq": 1, "ts": stale.isoformat(), "stream": "stdout", "line": "x\x00y"}))
+
+    assert execution_id in sweep(app)["abandoned"]
+    assert worker_api.get(f"/api/v1/executions/{execution_id}").get_json()["status"] == "abandoned"
+    assert [i["line"] for i in worker_api.get(f"/api/v1/executions/{execution_id}/logs").get_json()] == ["x\ufffdy"]

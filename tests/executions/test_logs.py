@@ -66,7 +66,7 @@ def test_follow_streams_server_sent_events_until_the_end(worker_api, make_action
 
     assert response.status_code == 200
     assert response.mimetype == "text/event-stream"
-    events = [block for block in response.get_data(as_text=True).split("\n\n") if block and not block.startswith(":")]
+    events = sse_events(response)
     data = [json.loads(block.split("data: ", 1)[1]) for block in events]
     assert [d["line"] for d in data[:-1]] == ["first", "second"]
     assert events[0].startswith("id: 1\n")
@@ -74,7 +74,47 @@ def test_follow_streams_server_sent_events_until_the_end(worker_api, make_action
     assert data[-1] == {"status": "succeeded"}
 
 
+def sse_events(response) -> list[str]:
+    """The blocks that carry data (not comments, not the `retry` hint)."""
+    return [block for block in response.get_data(as_text=True).split("\n\n") if "data: " in block]
+
+
+def test_a_long_follow_ends_cleanly_and_resumes_with_last_event_id(worker_api, make_action, tmp_path, monkeypatch):
+    from app.api import executions as view
+
+    monkeypatch.setattr(view, "FOLLOW_MAX_SECONDS", 1)
+    go = tmp_path / "go"
+    ref = make_action("logs.resume", "local-shell-cmd")
+    created = execute(worker_api, ref, cmd=f"echo before; while [ ! -f {go} ]; do sleep 0.1; done; echo after")
+    wait_for(lambda: lines_of(worker_api, created["id"]))
+
+    first = worker_api.get(f"/api/v1/executions/{created['id']}/logs", query_string={"follow": "true"})
+
+    body = first.get_data(as_text=True)
+    assert body.startswith("retry: ")
+    assert [json.loads(b.split("data: ", 1)[1])["line"] for b in sse_events(first)] == ["before"]
+    assert "event: end" not in body  # still running: the client is to reconnect, not stop
+    go.touch()
+    monkeypatch.setattr(view, "FOLLOW_MAX_SECONDS", 30)
+    resumed = worker_api.get(f"/api/v1/executions/{created['id']}/logs", query_string={"follow": "true"},
+                             headers={"Last-Event-ID": "1"})
+    events = sse_events(resumed)
+    assert json.loads(events[0].split("data: ", 1)[1])["line"] == "after"
+    assert events[-1].startswith("event: end\n")
+
+
 def test_logs_of_unknown_execution_is_404(worker_api):
     response = worker_api.get("/api/v1/executions/999999/logs")
     assert response.status_code == 404
     assert response.get_json()["code"] == 404
+
+
+def test_nul_characters_in_the_output_do_not_keep_the_execution_from_ending(worker_api, make_action):
+    ref = make_action("logs.nul", "local-shell-cmd")
+
+    created = execute(worker_api, ref, cmd="printf 'a\\000b\\n'; echo fine")
+
+    done = wait_until_done(worker_api, created["id"])
+    assert done["status"] == "succeeded"
+    assert done["result"]["stdout"] == "a\ufffdb\nfine\n"
+    assert [i["line"] for i in lines_of(worker_api, created["id"])] == ["a\ufffdb", "fine"]

@@ -76,6 +76,19 @@ def test_parent_and_time_filters(api, history):
     assert ids(api.get("/api/v1/executions", query_string={"since": since, "until": until})) == [history[3].id, history[2].id]
 
 
+def test_enforcement_filter(api, history, db_session):
+    from app.models import Enforcement
+
+    enforcement = Enforcement(rule_ref="alpha.on_push")
+    db_session.add(enforcement)
+    db_session.flush()
+    history[3].enforcement_id = enforcement.id
+    db_session.commit()
+
+    assert ids(api.get("/api/v1/executions", query_string={"enforcement": enforcement.id})) == [history[3].id]
+    assert ids(api.get("/api/v1/executions", query_string={"enforcement": enforcement.id + 1})) == []
+
+
 def test_bad_filters_are_422(api, history):
     for query in ({"status": "exploded"}, {"sort": "status"}, {"since": "yesterday"}, {"parent": "x"}):
         response = api.get("/api/v1/executions", query_string=query)

@@ -58,6 +58,7 @@ def test_secret_parameter_is_masked_everywhere_and_used_by_the_action(app, worke
                                     {"s": f"%{SECRET}%"}).scalar() == 0
     with app.app_context():
         assert vault.read_secret(vault.execution_secret_path(created["id"])) is None
+    assert SECRET not in celery_worker.log()
 
 
 def created_task_id(session, execution_id: int) -> str:
@@ -93,3 +94,100 @@ def test_rerun_asks_for_secrets_again(app, worker_api, make_action):
     assert body["parameters"] == {"token": "********", "name": "a"}
     assert body["rerun_of"] == created["id"]
     assert wait_until_done(worker_api, body["id"])["status"] == "succeeded"
+
+
+def test_a_refused_secret_value_is_not_quoted_in_the_422(api, create_action):
+    action = create_action("sec.pin", runner_type="noop", parameters={
+        "pin": {"type": "string", "secret": True, "pattern": "^[0-9]+$"},
+        "codes": {"type": "array", "items": {"type": "integer"}, "secret": True},
+    })
+
+    response = api.post(f"/api/v1/actions/{action.ref}/execute",
+                        json={"parameters": {"pin": "not-digits-" + SECRET, "codes": [1, SECRET]}})
+
+    assert response.status_code == 422
+    body = response.get_json()
+    assert set(body["errors"]["parameters"]) == {"pin", "codes"}
+    assert SECRET not in response.get_data(as_text=True)
+
+
+def test_a_multi_line_secret_is_masked_in_every_log_line(worker_api, make_action, celery_worker):
+    key = "-----BEGIN TEST KEY-----\nfirst-" + SECRET + "\nsecond-line-of-key\n-----END TEST KEY-----"
+    ref = make_action("sec.pem", "local-shell-cmd", parameters={
+        "key": {"type": "string", "secret": True, "required": True},
+        "cmd": {"default": "printf '%s\\n' {{ key }}; printf '%s\\n' {{ key }} >&2", "immutable": True},
+    })
+
+    created = worker_api.post(f"/api/v1/actions/{ref}/execute", json={"parameters": {"key": key}}).get_json()
+
+    done = wait_until_done(worker_api, created["id"])
+    assert done["status"] == "succeeded", done["error"]
+    lines = worker_api.get(f"/api/v1/executions/{created['id']}/logs").get_json()
+    assert len(lines) == 8
+    assert {item["line"] for item in lines} == {"********"}
+    for line in key.split("\n"):
+        assert line not in json.dumps(done)
+    assert "second-line-of-key" not in celery_worker.log()
+
+
+def test_a_secret_of_the_pack_config_rendered_into_a_parameter_is_masked(worker_api, make_action, committed_db,
+                                                                         celery_worker):
+    from app.models import Pack
+
+    ref = make_action("sec.cfg", "local-shell-cmd", parameters={
+        "cmd": {"default": "echo key={{ config.api_key }} region={{ config.region }}", "immutable": True},
+    })
+    pack = committed_db.query(Pack).filter_by(name="sec").one()
+    pack.config_schema = {"api_key": {"type": "string", "secret": True}, "region": {"type": "string"}}
+    pack.config = {"api_key": SECRET, "region": "eu-west"}
+    committed_db.commit()
+
+    created = worker_api.post(f"/api/v1/actions/{ref}/execute", json={"parameters": {}}).get_json()
+
+    done = wait_until_done(worker_api, created["id"])
+    assert done["status"] == "succeeded", done["error"]
+    assert done["parameters"]["cmd"] == "echo key=******** region=eu-west"
+    assert done["result"]["stdout"] == "key=******** region=eu-west\n"
+    lines = worker_api.get(f"/api/v1/executions/{created['id']}/logs").get_json()
+    assert [item["line"] for item in lines] == ["key=******** region=eu-west"]
+    assert SECRET not in worker_api.get("/api/v1/executions").get_data(as_text=True)
+
+
+def test_a_secret_in_a_url_is_masked_in_its_percent_encoded_form_too(worker_api, make_action):
+    ref = make_action("sec.url", "http-request", parameters={
+        "api_key": {"type": "string", "secret": True, "required": True},
+        "url": {"default": "http://127.0.0.1:1/items", "immutable": True},
+        "params": {"default": {"key": "{{ api_key }}"}, "immutable": True},
+    })
+    value = "p@ss/w rd+" + SECRET
+
+    created = worker_api.post(f"/api/v1/actions/{ref}/execute", json={"parameters": {"api_key": value}}).get_json()
+
+    done = wait_until_done(worker_api, created["id"])
+    assert done["status"] == "failed"
+    assert "127.0.0.1" in done["error"] and "********" in done["error"]
+    assert SECRET not in json.dumps(done)
+
+
+def test_a_retry_runs_with_the_secret_not_with_its_mask(worker_api, make_action, committed_db, tmp_path):
+    from sqlalchemy import select
+
+    from app.models import Execution
+
+    marker, out = tmp_path / "failed-once", tmp_path / "seen"
+    ref = make_action("sec.retry", "local-shell-cmd", retry={"retries": 1, "on": ["failed"]}, parameters={
+        "password": {"type": "string", "secret": True, "required": True},
+        "cmd": {"default": f"if [ -f {marker} ]; then printf %s {{{{ password }}}} > {out}; "
+                           f"else touch {marker}; exit 1; fi"},
+    })
+
+    created = worker_api.post(f"/api/v1/actions/{ref}/execute", json={"parameters": {"password": SECRET}}).get_json()
+
+    assert wait_until_done(worker_api, created["id"])["status"] == "failed"
+    retry_id = wait_for(lambda: committed_db.scalar(select(Execution.id).where(Execution.rerun_of == created["id"])))
+    committed_db.rollback()
+    retry = wait_until_done(worker_api, retry_id)
+    assert retry["status"] == "succeeded", retry["error"]
+    assert out.read_text() == SECRET
+    assert retry["parameters"]["cmd"].endswith("> " + str(out) + "; else touch " + str(marker) + "; exit 1; fi")
+    assert SECRET not in json.dumps(retry)

@@ -128,3 +128,36 @@ def test_non_http_urls_and_connection_errors_fail(make_ctx, tmp_path):
     assert bad_headers.error == "The 'headers' parameter must be an object."
     closed = RUNNER.run(make_ctx("http-request", {"url": "http://127.0.0.1:1/"}))
     assert closed.status == FAILED and closed.error.startswith("The request failed: ConnectionError")
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory):
+    """The same handler over HTTPS with a self-signed certificate (made by the openssl CLI)."""
+    import ssl
+    import subprocess
+
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_tls_certificates_are_verified_unless_turned_off(make_ctx, tls_server):
+    refused = RUNNER.run(make_ctx("http-request", {"url": f"{tls_server}/json"}))
+    assert refused.status == FAILED
+    assert refused.error.startswith("The request failed: SSLError")
+
+    trusting = RUNNER.run(make_ctx("http-request", {"url": f"{tls_server}/json", "verify_ssl_cert": False}))
+    assert trusting.status == SUCCEEDED
+    assert trusting.result["body"] == {"query": {}}
