@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from copy import deepcopy
 from typing import Any
 
 import marshmallow as ma
@@ -12,6 +13,7 @@ from sqlalchemy import Select, func, select
 from webargs.flaskparser import FlaskParser
 
 from app.db import db
+from app.engine.unstorable import find_unstorable, nested_errors, storable, text_problem
 from app.errors import ValidationError
 
 # Counting more rows than this is not worth the time; X-Pagination says the total is a floor.
@@ -27,13 +29,41 @@ MAX_OFFSET = 2**62
 
 
 class ArgumentsParser(FlaskParser):
-    """webargs' parser, with JSON nested deeper than Python can decode answered as a 400."""
+    """webargs' parser, with JSON nested deeper than Python can decode answered as a 400, and
+    text PostgreSQL cannot store (NUL, unpaired surrogates) refused as a 422 naming the field."""
 
     def _raw_load_json(self, req: Any) -> Any:
         try:
-            return super()._raw_load_json(req)
+            data = super()._raw_load_json(req)
         except RecursionError:
             raise json.JSONDecodeError("The JSON body is nested too deeply.", "nested", 0) from None
+        found = find_unstorable(data)
+        if found:
+            raise ma.ValidationError(nested_errors(*found))
+        return data
+
+    def load_querystring(self, req: Any, schema: ma.Schema) -> Any:
+        for name, value in req.args.items(multi=True):
+            problem = text_problem(name) or text_problem(value)
+            if problem:
+                raise ma.ValidationError({storable(name): [problem]})
+        return super().load_querystring(req, schema)
+
+
+# X-Pagination carries JSON; OpenAPI 3 describes such a header with ``content``, not with
+# ``schema`` (which means the "simple" style, ``total,3,page,1``, and misleads clients).
+PAGINATION_HEADER_DOC = {
+    "description": "Pagination metadata (JSON)",
+    "content": {"application/json": {"schema": {
+        "type": "object",
+        "properties": {
+            **{name: {"type": "integer"} for name in (
+                "total", "total_pages", "first_page", "last_page", "page", "previous_page", "next_page")},
+            "total_is_lower_bound": {"type": "boolean",
+                                     "description": f"more than {COUNT_CAP} items; total is a floor"},
+        },
+    }}},
+}
 
 
 class Blueprint(SmorestBlueprint):
@@ -46,6 +76,19 @@ class Blueprint(SmorestBlueprint):
         if getattr(item_count, "capped", False):
             metadata["total_is_lower_bound"] = True
         return metadata
+
+    def _document_pagination_metadata(self, spec, resp_doc):
+        resp_doc.setdefault("headers", {})[self.PAGINATION_HEADER_NAME] = deepcopy(PAGINATION_HEADER_DOC)
+
+    def add_url_rule(self, rule, endpoint=None, view_func=None, provide_automatic_options=None, **kwargs):
+        super().add_url_rule(rule, endpoint, view_func, provide_automatic_options, **kwargs)
+        if "<" in rule:
+            # Every view with a path parameter loads that object first: document its 404.
+            for method, doc in self._docs[self._endpoints[-1]].items():
+                if method != "parameters":
+                    responses = doc.setdefault("response", {}).setdefault("responses", {})
+                    if 404 not in responses and "404" not in responses:
+                        responses[404] = ["NOT_FOUND"]
 
 
 def count_capped(query: Select, cap: int = COUNT_CAP) -> CappedCount:

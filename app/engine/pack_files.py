@@ -20,10 +20,10 @@ from app.engine.runner_types import NEEDS_ENTRY_POINT, RUNNER_TYPES
 
 # Same rules as the API's name validators (app/api/common.py); kept here so the engine
 # does not import the API layer.
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-PACK_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,127}$")
-REF_PATTERN = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_.-]+$")
-CLASS_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
+PACK_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,127}\Z")
+REF_PATTERN = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_.-]+\Z")
+CLASS_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}\Z")
 
 # A YAML document may not expand into more nodes than this (anchors/aliases can make a
 # small file huge), nor nest deeper.

@@ -20,7 +20,7 @@ class ContentSchema(StrictSchema):
     name = ma.fields.String(required=True, validate=name_field_validators)
     description = ma.fields.String(validate=ma.validate.Length(max=10_000))
     tags = ma.fields.List(ma.fields.String(validate=ma.validate.Length(max=128)), validate=ma.validate.Length(max=50))
-    source_file = ma.fields.String(dump_only=True)
+    source_file = ma.fields.String(dump_only=True, allow_none=True)
     created_at = ma.fields.DateTime(dump_only=True)
     updated_at = ma.fields.DateTime(dump_only=True)
 

@@ -7,9 +7,9 @@ import marshmallow as ma
 from app.api.common import ListArgs
 from app.schemas.common import StrictSchema
 
-USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,127}$")
+USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,127}\Z")
 username_validators = [ma.validate.Regexp(USERNAME_PATTERN, error="Use letters, digits, '_', '-', '.' and '@' (max 128).")]
-ROLE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+ROLE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}\Z")
 role_name_validators = [ma.validate.Regexp(ROLE_NAME_PATTERN, error="Use letters, digits, '_', '-' and '.' (max 64).")]
 # Lengths only: the password policy (app.services.passwords) explains what else is wrong.
 password_field = ma.fields.String(load_only=True, validate=ma.validate.Length(min=1, max=1024))

@@ -33,7 +33,7 @@ class PackSchema(StrictSchema):
         "description": "the config's schema: StackStorm's {key: {type, required, secret, ...}} or a "
                        "JSON Schema object; keys marked secret: true are masked"})
     config = ma.fields.Dict(metadata={"description": "the pack's config; must match config_schema"})
-    path = ma.fields.String(dump_only=True, metadata={"description": "directory it was registered from; null via the API"})
+    path = ma.fields.String(dump_only=True, allow_none=True, metadata={"description": "directory it was registered from; null via the API"})
     created_at = ma.fields.DateTime(dump_only=True)
     updated_at = ma.fields.DateTime(dump_only=True)
 

@@ -20,7 +20,7 @@ class SensorSchema(ContentSchema):
                                       metadata={"description": "seconds between polls; null for none"})
     trigger_types = ma.fields.List(ma.fields.String(validate=ref_validators), validate=TRIGGER_TYPES,
                                    metadata={"description": "refs of the triggers this sensor emits"})
-    last_polled_at = ma.fields.DateTime(dump_only=True)
+    last_polled_at = ma.fields.DateTime(dump_only=True, allow_none=True)
 
 
 class SensorUpdateSchema(StrictSchema):

@@ -3,6 +3,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from copy import deepcopy
+from http import HTTPStatus
 from typing import Any
 
 from flask import g, request
@@ -19,6 +20,14 @@ def _document(func: Callable, **doc: Any) -> None:
     func._apidoc = deepcopy(getattr(func, "_apidoc", {}))  # type: ignore[attr-defined]
     manual = func._apidoc.setdefault("manual_doc", {})  # type: ignore[attr-defined]
     manual.update(doc)
+
+
+def _document_errors(func: Callable, *statuses: int) -> None:
+    # The same place flask-smorest's alt_response writes, naming its shared error responses.
+    responses = func._apidoc.setdefault("response", {}).setdefault("responses", {})  # type: ignore[attr-defined]
+    for status in statuses:
+        if status not in responses:
+            responses[status] = [HTTPStatus(status).name]
 
 
 def pack_of(ref: str | None) -> str | None:
@@ -65,6 +74,7 @@ def requires(permission: str, *, pack_from: str | None = "ref") -> Callable:
         wrapper._apidoc["manual_doc"]["description"] = (  # type: ignore[attr-defined]
             (func.__doc__ or "").strip().split("\n\n", 1)[-1] if "\n\n" in (func.__doc__ or "") else ""
         ) + f"\n\nRequires the `{permission}` permission."
+        _document_errors(wrapper, 401, 403)
         return wrapper
 
     return decorator
@@ -84,6 +94,7 @@ def authenticated(func: Callable) -> Callable:
     wrapper._apidoc["manual_doc"]["description"] = (  # type: ignore[attr-defined]
         (func.__doc__ or "").strip().split("\n\n", 1)[-1] if "\n\n" in (func.__doc__ or "") else ""
     ) + "\n\nAny authenticated identity may call this; no permission is needed."
+    _document_errors(wrapper, 401)
     return wrapper
 
 

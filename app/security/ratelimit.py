@@ -27,12 +27,16 @@ def client_address() -> str:
 
 def attempted_username() -> str:
     # Limiting per account too stops a password guesser who rotates addresses.
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # nested deeper than the decoder goes: the view answers 400
+        body = None
     name = body.get("username") if isinstance(body, dict) else None
     if not name:
         return "user:-"
     # Hashed: a password typed into the username field must not sit in Redis in clear.
-    return "user:" + hashlib.sha256(str(name).strip().lower().encode()).hexdigest()[:32]
+    # surrogatepass: JSON can spell an unpaired surrogate, which plain UTF-8 cannot encode.
+    return "user:" + hashlib.sha256(str(name).strip().lower().encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def login_rate() -> str:

@@ -6,7 +6,7 @@ not argon2); the key itself is returned once, by ``create_api_key``.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -17,8 +17,11 @@ from app.models import ApiKey, Identity
 from app.security.authenticate import load_grants, new_api_key
 from app.security.permissions import PERMISSIONS
 from app.security.principal import Principal
+from app.services.rows import row_by_id
 
 MANAGE = "rbac:manage"
+# Python (and so psycopg, reading the row back) cannot hold a datetime past year 9999.
+LATEST_EXPIRY = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 def held_permissions(principal: Principal, owner: Identity) -> set[str]:
@@ -47,6 +50,8 @@ def create_api_key(principal: Principal, owner: Identity, name: str, permissions
                 f"The owner does not hold: {', '.join(not_held)}; a key can only narrow its owner's permissions.")
     if expires_at is not None and expires_at <= utcnow():
         errors["expires_at"] = ["Must be in the future."]
+    elif expires_at is not None and expires_at > LATEST_EXPIRY:
+        errors["expires_at"] = ["Must be before the year 10000 (UTC); omit it for a key that never expires."]
     if not owner.enabled:
         errors["owner"] = [f"{owner.name!r} is disabled."]
     if errors:
@@ -74,7 +79,7 @@ def visible_keys(principal: Principal, args: dict[str, Any]) -> Select:
 
 
 def get_visible_key(principal: Principal, key_id: int) -> ApiKey:
-    key = db.session.get(ApiKey, key_id)
+    key = row_by_id(ApiKey, key_id)
     # Someone else's key is as invisible as a missing one.
     if key is None or (key.identity_id != principal.identity.id and not principal.can(MANAGE)):
         raise NotFound(f"API key {key_id} does not exist.")

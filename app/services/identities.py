@@ -11,12 +11,13 @@ from app.errors import Conflict, NotFound, Unauthorized, ValidationError
 from app.models import Identity
 from app.services.passwords import hash_password, needs_rehash, password_problems, verify_or_burn
 from app.services.rbac import assign_role, ensure_another_admin, get_role
+from app.services.rows import row_by_id
 
 LOGIN_FAILED = "The username or password is not correct."
 
 
 def get_identity(identity_id: int) -> Identity:
-    identity = db.session.get(Identity, identity_id)
+    identity = row_by_id(Identity, identity_id)
     if identity is None:
         raise NotFound(f"Identity {identity_id} does not exist.")
     return identity

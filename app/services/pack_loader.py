@@ -127,7 +127,7 @@ def _resolve(path: Path) -> Path | None:
     """``path`` with symlinks followed, or None for a symlink loop or an unreadable path."""
     try:
         return path.resolve()
-    except (OSError, RuntimeError):
+    except (OSError, RuntimeError, ValueError):  # ValueError: a name the file system cannot encode
         return None
 
 
@@ -142,9 +142,16 @@ def resolve_pack_dir(root: Path, value: Any) -> Path:
     if directory is None or not _inside(directory, root) or directory == root:
         raise ValidationError("The request is not valid.",
                               {"packs": [f"{value!r} is not a directory inside PACKS_PATH."]})
-    if not directory.is_dir():
+    try:
+        is_dir = directory.is_dir()
+        has_meta = is_dir and (directory / "pack.yaml").is_file()
+    except (OSError, ValueError):
+        # A name no file system can look up (a part longer than 255 bytes, say) names no pack.
+        raise ValidationError("The request is not valid.",
+                              {"packs": [f"{value!r} is not a pack name or path."]}) from None
+    if not is_dir:
         raise NotFound(f"There is no pack {value!r} in PACKS_PATH.", {"packs": [f"{value!r} does not exist."]})
-    if not (directory / "pack.yaml").is_file():
+    if not has_meta:
         raise NotFound(f"{value!r} in PACKS_PATH is not a pack (it has no pack.yaml).",
                        {"packs": [f"{value!r} has no pack.yaml."]})
     return directory

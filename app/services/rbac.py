@@ -51,7 +51,8 @@ RESERVED_ROLE_NAMES = frozenset({"permissions"})
 
 
 def get_role(name: str) -> Role:
-    role = db.session.scalar(select(Role).where(Role.name == name))
+    # PostgreSQL cannot compare text holding NUL; no role is named so.
+    role = None if "\x00" in name else db.session.scalar(select(Role).where(Role.name == name))
     if role is None:
         raise NotFound(f"Role {name!r} does not exist.")
     return role
