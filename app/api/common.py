@@ -124,11 +124,6 @@ def apply_sort(query: Select, sort: str | None, columns: dict[str, Any], default
                           tiebreak.desc() if descending else tiebreak.asc())
 
 
-def like_pattern(text: str) -> str:
-    """A substring pattern for ILIKE with the user's wildcards escaped."""
-    return "%" + re.sub(r"([\\%_])", r"\\\1", text) + "%"
-
-
 def no_nul(value: str) -> None:
     """PostgreSQL text cannot hold NUL, so a filter containing one is refused up front."""
     if "\x00" in value:

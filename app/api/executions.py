@@ -139,6 +139,8 @@ class ExecutionLogs(MethodView):
     @blp.arguments(LogArgs, location="query")
     @blp.response(200, LogLineSchema(many=True))
     @blp.alt_response(404, description="No such execution")
+    @blp.doc(responses={"200": {"content": {"text/event-stream": {"schema": {
+        "type": "string", "description": "with follow=true: `id: <seq>` / `data: <line JSON>` events, then `event: end`"}}}}})
     def get(self, args, execution_id):
         """Read an execution's output lines
 

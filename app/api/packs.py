@@ -12,10 +12,10 @@ from app.api.common import (
     ContentListWithEnabledArgs,
     ListArgs,
     apply_sort,
-    like_pattern,
     paginate,
 )
 from app.db import db
+from app.engine.search import like_pattern
 from app.models import Action, Pack, Rule, Sensor, Trigger
 from app.schemas.action import ActionSchema
 from app.schemas.pack import PackSchema, PackUpdateSchema

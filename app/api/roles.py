@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask.views import MethodView
 from sqlalchemy import select
 
-from app.api.common import Blueprint, apply_sort, like_pattern, paginate
+from app.api.common import Blueprint, apply_sort, paginate
 from app.db import db
+from app.engine.search import like_pattern
 from app.models import Role
 from app.schemas.role import (
     GrantQuerySchema,

@@ -8,22 +8,26 @@ from __future__ import annotations
 
 from typing import Any
 
+# A week, like an action's own `timeout`; it must also fit the executions.timeout column.
+MAX_TIMEOUT = 7 * 24 * 3600
+
 RUNNER_PARAMETERS: dict[str, dict[str, Any]] = {
     "noop": {},
     "local-shell-cmd": {
         "cmd": {"type": "string", "description": "command run by /bin/sh"},
         "cwd": {"type": "string", "description": "working directory"},
         "env": {"type": "object", "description": "extra environment variables"},
-        "timeout": {"type": "integer", "minimum": 1, "description": "seconds before the process tree is killed"},
+        "timeout": {"type": "integer", "minimum": 1, "maximum": MAX_TIMEOUT,
+                    "description": "seconds before the process tree is killed"},
     },
     "local-shell-script": {
         "cwd": {"type": "string"},
         "env": {"type": "object"},
-        "timeout": {"type": "integer", "minimum": 1},
+        "timeout": {"type": "integer", "minimum": 1, "maximum": MAX_TIMEOUT},
     },
     "python-script": {
         "env": {"type": "object"},
-        "timeout": {"type": "integer", "minimum": 1},
+        "timeout": {"type": "integer", "minimum": 1, "maximum": MAX_TIMEOUT},
     },
     "http-request": {
         "url": {"type": "string", "description": "absolute http(s) URL"},
@@ -33,7 +37,7 @@ RUNNER_PARAMETERS: dict[str, dict[str, Any]] = {
         "params": {"type": "object"},
         "username": {"type": "string"},
         "password": {"type": "string", "secret": True},
-        "timeout": {"type": "number", "exclusiveMinimum": 0},
+        "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_TIMEOUT},
         "verify_ssl_cert": {"type": "boolean"},
     },
     "workflow": {},

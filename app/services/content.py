@@ -6,8 +6,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Select, select
 
-from app.api.common import like_pattern
 from app.db import db
+from app.engine.search import like_pattern
 from app.errors import Conflict, NotFound, ValidationError
 from app.models import Pack
 

@@ -14,7 +14,7 @@ import uuid
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from app.db import db, utcnow
 from app.engine.parameters import MASK, mask_secrets, secret_names, value_errors, with_defaults
@@ -25,6 +25,7 @@ from app.logging import request_id_var
 from app.models import Action, Execution
 from app.models.execution import CANCELED, CANCELING, PENDING, QUEUED, REQUESTED, RUNNING, TERMINAL
 from app.services import queue, vault
+from app.services.content import get_by_ref
 from app.services.execution_lifecycle import requested_parameters
 from app.services.masking import mask_text, secret_strings
 
@@ -233,7 +234,4 @@ def rerun_execution(original: Execution, overrides: dict[str, Any], user: str | 
 
 
 def action_for_execute(ref: str) -> Action:
-    action = db.session.scalar(select(Action).where(Action.ref == ref))
-    if action is None:
-        raise NotFound(f"Action {ref!r} does not exist.")
-    return action
+    return get_by_ref(Action, ref, "Action")

@@ -119,3 +119,19 @@ def test_action_metadata_sets_runner_parameter_defaults_and_immutability(api, cr
     assert created["parameters"] == {"cmd": "uptime", "timeout": 9, "cwd": "/tmp"}
     assert created["timeout"] == 9
     assert created["status"] == "requested"
+
+
+def test_a_ref_with_a_nul_byte_is_404(api, db_session):
+    response = api.post("/api/v1/actions/a%00b/execute", json={"parameters": {}})
+    assert response.status_code == 404
+    assert response.get_json()["code"] == 404
+
+
+def test_a_runner_timeout_beyond_a_week_is_named(api, create_action, db_session):
+    create_action("val.shell", runner_type="local-shell-cmd")
+    for huge in (2147483648, 2**80, 1e308):
+        response = api.post("/api/v1/actions/val.shell/execute",
+                            json={"parameters": {"cmd": "echo", "timeout": huge}})
+        assert response.status_code == 422, huge
+        assert "timeout" in response.get_json()["errors"]["parameters"]
+    assert executions_count(db_session) == 0

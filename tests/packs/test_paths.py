@@ -105,3 +105,25 @@ def test_a_symlink_loop_is_refused(api, acme):
     response = register(api, "loop")
     assert response.status_code == 422
     assert response.json["errors"] == {"packs": ["'loop' is not a directory inside PACKS_PATH."]}
+
+
+def test_a_pack_scoped_packager_needs_rights_on_the_packs_its_rules_use(
+        api, db_session, create_identity, client_as, packs_dir):
+    packs_dir.add("core")
+    packs_dir.add("acme")
+    assert register(api, "core").status_code == 200
+    create_role("acme_only", grants=[{"permission": p, "pack": "acme"}
+                                     for p in ("packs:register", "actions:execute", "triggers:view")])
+    db_session.commit()
+    packager = client_as(create_identity("acme-packager", roles=["acme_only"]))
+    # acme's every_minute rule runs core.echo on core.interval_timer: the API would ask for
+    # actions:execute and triggers:view on core, so registration asks for them too.
+    refused = packager.post("/api/v1/packs/register", json={"packs": ["acme"]})
+    assert refused.status_code == 403
+    assert refused.json["errors"]["permission"] in {"actions:execute", "triggers:view"}
+    assert db_session.scalar(select(Pack).where(Pack.name == "acme")) is None
+
+    create_role("core_user", grants=[{"permission": p, "pack": "core"} for p in ("actions:execute", "triggers:view")])
+    db_session.commit()
+    trusted = client_as(create_identity("trusted-packager", roles=["acme_only", "core_user"]))
+    assert trusted.post("/api/v1/packs/register", json={"packs": ["acme"]}).status_code == 200
