@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import signal
 import socket
 import statistics
@@ -24,32 +23,12 @@ import subprocess
 import sys
 import time
 
-import psycopg
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
-from app.config import ROOT, database_url
-from app.devservices import ensure_test_services
+from app.config import ROOT
+from bench.environment import prepare_environment
 
 BENCH_DB = "patchbay_bench"
-
-
-def prepare_environment() -> None:
-    ensure_test_services()
-    url = make_url(database_url(os.environ["TEST_DATABASE_URL"])).set(database=BENCH_DB)
-    admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (BENCH_DB,))
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}"')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    base_redis = os.environ["TEST_REDIS_URL"].rsplit("/", 1)[0]
-    os.environ.update(
-        DATABASE_URL=url.render_as_string(hide_password=False),
-        REDIS_URL=f"{base_redis}/{os.environ.get('PATCHBAY_BENCH_REDIS_DB', '13')}",
-        VAULT_ADDR=os.environ["TEST_VAULT_ADDR"], VAULT_TOKEN=os.environ["TEST_VAULT_TOKEN"],
-        SECRET_KEY=os.environ.get("SECRET_KEY") or secrets.token_urlsafe(32),
-        LOG_LEVEL="WARNING", LOG_FORMAT="text",
-    )
 
 
 def start_worker() -> tuple[subprocess.Popen, str]:
@@ -165,7 +144,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", type=int, default=300, help="executions and tasks per measurement (default 300)")
     args = parser.parse_args()
-    prepare_environment()
+    prepare_environment(BENCH_DB)
     app, headers = setup_app()
     worker, hostname = start_worker()
     try:

@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import statistics
 import time
 
 import psycopg
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
-from app.config import database_url
-from app.devservices import ensure_test_services
+from bench.environment import prepare_environment
 
 BENCH_DB = "patchbay_bench_lists"
 PACKS, ACTIONS_PER_PACK, USERS = 20, 25, 50
@@ -46,24 +43,6 @@ QUERIES = [
     ("actions by name search", "/api/v1/actions?q=action2"),
     ("rules by pack", "/api/v1/rules?pack=pack4"),
 ]
-
-
-def prepare() -> str:
-    ensure_test_services()
-    url = make_url(database_url(os.environ["TEST_DATABASE_URL"])).set(database=BENCH_DB)
-    admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    base_redis = os.environ["TEST_REDIS_URL"].rsplit("/", 1)[0]
-    os.environ.update(
-        DATABASE_URL=url.render_as_string(hide_password=False),
-        REDIS_URL=f"{base_redis}/{os.environ.get('PATCHBAY_BENCH_REDIS_DB', '13')}",
-        VAULT_ADDR=os.environ["TEST_VAULT_ADDR"], VAULT_TOKEN=os.environ["TEST_VAULT_TOKEN"],
-        SECRET_KEY=os.environ.get("SECRET_KEY") or secrets.token_urlsafe(32),
-        LOG_LEVEL="WARNING", LOG_FORMAT="text",
-    )
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def seed(dsn: str, executions: int, audit: int) -> None:
@@ -154,7 +133,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=30)
     args = parser.parse_args()
 
-    dsn = prepare()
+    dsn = prepare_environment(BENCH_DB)
     from app import create_app
     from app.migrate import upgrade
 

@@ -108,6 +108,15 @@ def committed_db(app):
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
 
 
+@pytest.fixture(autouse=True)
+def fresh_rate_limits(app):
+    """Each test starts with no login attempts counted (the counters live in Redis)."""
+    from app.security.ratelimit import limiter
+
+    with app.app_context():
+        limiter.reset()
+
+
 @pytest.fixture
 def ctx(app):
     with app.test_request_context():

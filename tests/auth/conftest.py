@@ -12,16 +12,6 @@ _names = itertools.count(1)
 PASSWORD = "correct-Horse-battery-9"
 
 
-@pytest.fixture(autouse=True)
-def fresh_rate_limits(app):
-    """Each test starts with no login attempts counted (the counters live in Redis)."""
-    from app.security.ratelimit import limiter
-
-    with app.app_context():
-        limiter.reset()
-    yield
-
-
 @pytest.fixture
 def create_role(db_session):
     """create_role([("actions:view", "acme"), ("rules:view", None)]) -> role name (committed)."""

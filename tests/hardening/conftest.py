@@ -6,16 +6,6 @@ import pytest
 from sqlalchemy import func, select
 
 
-@pytest.fixture(autouse=True)
-def fresh_rate_limits(app):
-    """Login attempts of earlier tests must not turn these answers into 429s."""
-    from app.security.ratelimit import limiter
-
-    with app.app_context():
-        limiter.reset()
-    yield
-
-
 @pytest.fixture
 def count_rows(db_session):
     """count_rows(Model, ...) -> a tuple of row counts, to prove a refused call wrote nothing."""

@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import psycopg
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
-from sqlalchemy.engine import make_url
 
 import app.models  # noqa: F401
 from app.db import Base
 from app.migrate import downgrade, upgrade
-
-
-@pytest.fixture
-def scratch_database(database_url_for_tests):
-    url = make_url(database_url_for_tests)
-    name = f"{url.database}_migrations"
-    admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield url.set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def table_names(url: str) -> set[str]:

@@ -7,23 +7,12 @@ import subprocess
 import sys
 
 import psycopg
-import pytest
-from sqlalchemy.engine import make_url
 
 from app.config import ROOT
 
 
-@pytest.fixture
-def empty_database(database_url_for_tests):
-    url = make_url(database_url_for_tests)
-    name = f"{url.database}_release"
-    admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield url.set(drivername="postgresql", database=name).render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
 def release(database: str, **extra: str) -> subprocess.CompletedProcess:
@@ -32,12 +21,12 @@ def release(database: str, **extra: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
-def test_release_migrates_bootstraps_and_registers_then_is_idempotent(empty_database):
-    first = release(empty_database, PATCHBAY_ADMIN_USER="root-admin",
+def test_release_migrates_bootstraps_and_registers_then_is_idempotent(scratch_database):
+    first = release(scratch_database, PATCHBAY_ADMIN_USER="root-admin",
                     PATCHBAY_ADMIN_PASSWORD="correct horse battery staple")
     assert first.returncode == 0, first.stderr
     assert "pack core" in first.stdout
-    with psycopg.connect(empty_database) as conn:
+    with psycopg.connect(libpq(scratch_database)) as conn:
         refs = {r for (r,) in conn.execute("SELECT ref FROM actions WHERE pack_name = 'core'")}
         admins = conn.execute(
             "SELECT i.name FROM identities i JOIN role_assignments a ON a.identity_id = i.id "
@@ -45,9 +34,9 @@ def test_release_migrates_bootstraps_and_registers_then_is_idempotent(empty_data
     assert {"core.noop", "core.local", "core.local_script", "core.http", "core.echo", "core.ask"} <= refs
     assert admins == [("root-admin",)]
 
-    second = release(empty_database, PATCHBAY_ADMIN_USER="root-admin",
+    second = release(scratch_database, PATCHBAY_ADMIN_USER="root-admin",
                      PATCHBAY_ADMIN_PASSWORD="correct horse battery staple")
     assert second.returncode == 0, second.stderr
-    with psycopg.connect(empty_database) as conn:
+    with psycopg.connect(libpq(scratch_database)) as conn:
         assert conn.execute("SELECT count(*) FROM actions WHERE pack_name = 'core'").fetchone()[0] == len(refs)
         assert conn.execute("SELECT count(*) FROM identities").fetchone()[0] == 1
