@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask, g, request, send_from_directory
 from flask_smorest import Api
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.config import load_settings
 from app.db import db
@@ -85,6 +86,14 @@ def _install_request_hooks(app: Flask) -> None:
         g.request_id = clean_request_id(request.headers.get(REQUEST_ID_HEADER)) or new_request_id()
         g.request_started = time.perf_counter()
         request_id_var.set(g.request_id)
+
+    @app.before_request
+    def refuse_oversized_body() -> None:
+        # Werkzeug enforces MAX_CONTENT_LENGTH only when a view reads the body; routes that
+        # ignore theirs (enable, disable, cancel) must refuse an oversized one all the same.
+        limit = app.config.get("MAX_CONTENT_LENGTH")
+        if limit is not None and (request.content_length or 0) > limit:
+            raise RequestEntityTooLarge()
 
     @app.after_request
     def return_request_id(response):

@@ -12,13 +12,13 @@ from app.config import ConfigError
 
 
 @contextlib.contextmanager
-def fail_on_config_error() -> Iterator[None]:
-    """Turn a ConfigError into one line on stderr and exit status 2."""
+def fail_on_config_error(exit_status: int = 2) -> Iterator[None]:
+    """Turn a ConfigError into one line on stderr and exit with ``exit_status``."""
     try:
         yield
     except ConfigError as exc:
         print(f"patchbay: configuration error: {exc}", file=sys.stderr, flush=True)
-        sys.exit(2)
+        sys.exit(exit_status)
 
 
 def _app():

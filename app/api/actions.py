@@ -13,6 +13,7 @@ from app.api.common import (
     filter_string,
     paginate,
 )
+from app.api.rule_lists import related_rules
 from app.db import db
 from app.models import Action, Rule
 from app.schemas.action import ActionSchema, ActionUpdateSchema
@@ -95,19 +96,18 @@ class ActionByRef(MethodView):
 class ActionRules(MethodView):
     # Rules of any pack may use this action; the list shows those the caller may view.
     @requires("actions:view")
+    @blp.arguments(ContentListWithEnabledArgs, location="query")
     @blp.response(200, RuleSchema(many=True))
     @blp.paginate()
-    def get(self, ref, pagination_parameters):
+    def get(self, args, ref, pagination_parameters):
         """List the rules that run this action
 
         Only the rules the caller may view (`rules:view`, on their packs) are listed.
+        Filters: `pack`, `enabled`, `q` (name contains); `sort` by ref, name, pack, created_at
+        or updated_at.
         """
         action = service.get_action(ref)
-        query = select(Rule).where(Rule.action_id == action.id)
-        visible = current_principal().packs_for("rules:view")
-        if visible is not None:  # an empty set (no rules:view at all) lists nothing
-            query = query.where(Rule.pack_name.in_(sorted(visible)))
-        return paginate(query.order_by(Rule.ref, Rule.id), pagination_parameters)
+        return related_rules(Rule.action_id == action.id, args, pagination_parameters)
 
 
 

@@ -12,6 +12,7 @@ from app.api.common import (
     filter_string,
     paginate,
 )
+from app.api.rule_lists import SORTABLE
 from app.db import db
 from app.models import Action, Rule, Trigger
 from app.schemas.rule import RefField, RuleSchema, RuleUpdateSchema
@@ -21,9 +22,6 @@ from app.services import rules as service
 from app.services.content import filter_content
 
 blp = Blueprint("rules", __name__, url_prefix="/api/v1/rules", description="Rules: if this trigger fires, run that")
-
-SORTABLE = {"ref": Rule.ref, "name": Rule.name, "pack": Rule.pack_name, "created_at": Rule.created_at,
-            "updated_at": Rule.updated_at}
 
 
 class RuleListArgs(ContentListWithEnabledArgs):

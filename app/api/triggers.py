@@ -5,7 +5,14 @@ from __future__ import annotations
 from flask.views import MethodView
 from sqlalchemy import select
 
-from app.api.common import Blueprint, ContentListArgs, apply_sort, paginate
+from app.api.common import (
+    Blueprint,
+    ContentListArgs,
+    ContentListWithEnabledArgs,
+    apply_sort,
+    paginate,
+)
+from app.api.rule_lists import related_rules
 from app.db import db
 from app.models import Rule, Trigger
 from app.schemas.rule import RuleSchema
@@ -79,16 +86,15 @@ class TriggerByRef(MethodView):
 class TriggerRules(MethodView):
     # Rules of any pack may use this trigger; the list shows those the caller may view.
     @requires("triggers:view")
+    @blp.arguments(ContentListWithEnabledArgs, location="query")
     @blp.response(200, RuleSchema(many=True))
     @blp.paginate()
-    def get(self, ref, pagination_parameters):
+    def get(self, args, ref, pagination_parameters):
         """List the rules on this trigger
 
         Only the rules the caller may view (`rules:view`, on their packs) are listed.
+        Filters: `pack`, `enabled`, `q` (name contains); `sort` by ref, name, pack, created_at
+        or updated_at.
         """
         trigger = service.get_trigger(ref)
-        query = select(Rule).where(Rule.trigger_id == trigger.id)
-        visible = current_principal().packs_for("rules:view")
-        if visible is not None:  # an empty set (no rules:view at all) lists nothing
-            query = query.where(Rule.pack_name.in_(sorted(visible)))
-        return paginate(query.order_by(Rule.ref, Rule.id), pagination_parameters)
+        return related_rules(Rule.trigger_id == trigger.id, args, pagination_parameters)

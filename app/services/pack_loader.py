@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import array
 
 from app.db import db
 from app.engine import pack_files as files
@@ -98,6 +99,7 @@ def register_packs(names_or_paths: Sequence[str],
                 raise ValidationError(
                     f"Directories {other.result.path!r} and {relative!r} both declare pack {definition.name!r}.",
                     {"packs": [f"Pack {definition.name!r} is declared twice."]})
+        _ensure_not_registered_elsewhere(definition.name, relative)
         writers.append(_PackWriter(definition, relative))
     # Content first, rules second, pruning last: references across the packs of one call
     # resolve in any order, and a rule removed in one pack frees an action removed in another.
@@ -112,6 +114,32 @@ def register_packs(names_or_paths: Sequence[str],
         writer.prune(Action, "actions")
         writer.prune(Trigger, "triggers")
     return [writer.result for writer in writers]
+
+
+def _ensure_not_registered_elsewhere(name: str, relative: str) -> None:
+    """409 when pack ``name`` is registered from another directory that still declares it.
+
+    Two directories declaring one pack would take it over from each other on every
+    registration, each pruning the other's content. A pack whose directory moved (the old
+    one is gone or declares another name now) is simply registered from its new place.
+    """
+    pack = find_pack(name)
+    if pack is None or not pack.path or pack.path == relative:
+        return
+    old = pack_directory(pack.path)
+    if old is None or _declared_name(old) != name:
+        return
+    raise Conflict(f"Pack {name!r} is registered from {pack.path}/, which still declares it; "
+                   f"{relative}/ declares it too. Rename one of them, or remove {pack.path}/.",
+                   {"packs": [f"Pack {name!r} is already registered from {pack.path!r}."]})
+
+
+def _declared_name(directory: Path) -> str | None:
+    """The pack name ``directory``'s pack.yaml declares (None when it cannot be read)."""
+    errors = files.PackErrors()
+    text = _read(directory, "pack.yaml", errors)
+    parsed = files.parse_pack_meta(text, errors) if text is not None else None
+    return parsed[0] if parsed and not errors else None
 
 
 def packs_root() -> Path:
@@ -355,17 +383,11 @@ class _PackWriter:
         if not stale:
             return
         if model in (Action, Trigger):
-            column = Rule.action_id if model is Action else Rule.trigger_id
-            users = db.session.execute(select(Rule.ref, column).where(column.in_([r.id for r in stale]))
-                                       .order_by(Rule.ref)).all()
-            if users:
-                refs = {r.id: r.ref for r in stale}
-                used: dict[str, list[str]] = {}
-                for rule_ref, item_id in users:
-                    used.setdefault(refs[item_id], []).append(f"Removed from the pack but still used by rule {rule_ref!r}.")
-                label = "Action" if model is Action else "Trigger type"
-                raise Conflict(f"{label} {', '.join(sorted(used))} left the pack but rules still use it; "
-                               "change or delete those rules first.", used)
+            used = _still_used(model, stale)
+            if used:
+                label, users = ("Action", "rules") if model is Action else ("Trigger type", "rules or sensors")
+                raise Conflict(f"{label} {', '.join(sorted(used))} left the pack but {users} still use it; "
+                               f"change or delete those {users} first.", used)
         for row in stale:
             db.session.delete(row)
         db.session.flush()
@@ -399,6 +421,26 @@ class _PackWriter:
             raise ValidationError(
                 f"Pack {self.definition.name!r} (from {self.result.path}/) has {errors.count()} problem(s); "
                 "nothing was registered.", errors.by_file)
+
+
+def _still_used(model: type, stale: list[Any]) -> dict[str, list[str]]:
+    """Why each stale action or trigger type cannot go: the rules (and, for trigger types,
+    the sensors, whose ``trigger_types`` is a list of refs and has no foreign key) using it."""
+    refs = {row.id: row.ref for row in stale}
+    column = Rule.action_id if model is Action else Rule.trigger_id
+    used: dict[str, list[str]] = {}
+    for rule_ref, item_id in db.session.execute(
+        select(Rule.ref, column).where(column.in_(sorted(refs))).order_by(Rule.ref)
+    ):
+        used.setdefault(refs[item_id], []).append(f"Removed from the pack but still used by rule {rule_ref!r}.")
+    if model is Trigger:
+        for sensor_ref, emitted in db.session.execute(
+            select(Sensor.ref, Sensor.trigger_types)
+            .where(Sensor.trigger_types.has_any(array(sorted(refs.values())))).order_by(Sensor.ref)
+        ):
+            for ref in sorted(set(emitted) & set(refs.values())):
+                used.setdefault(ref, []).append(f"Removed from the pack but still emitted by sensor {sensor_ref!r}.")
+    return used
 
 
 def _by_ref(model: type, ref: str) -> Any:

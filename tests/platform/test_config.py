@@ -65,3 +65,29 @@ def test_a_process_with_a_missing_setting_stops_with_one_line():
     assert result.stderr.strip().splitlines() == [
         "patchbay: configuration error: DATABASE_URL is not set: PostgreSQL URL (`postgres://` accepted)"
     ]
+
+
+@pytest.mark.parametrize("name", ["DATABASE_URL", "REDIS_URL", "VAULT_ADDR", "VAULT_TOKEN", "SECRET_KEY"])
+def test_each_required_setting_missing_is_one_line_naming_it(name):
+    env = {k: v for k, v in BASE.items() if k != name}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env)
+    message = str(caught.value)
+    assert message.startswith(f"{name} is not set: ") and "\n" not in message
+
+
+@pytest.mark.parametrize("name", ["DATABASE_URL", "REDIS_URL", "VAULT_ADDR", "SECRET_KEY"])
+def test_each_required_setting_left_empty_counts_as_missing(name):
+    with pytest.raises(ConfigError, match=f"^{name} is not set: "):
+        load_settings({**BASE, name: ""})
+
+
+def test_the_web_process_stops_on_a_configuration_error():
+    """gunicorn reboots a worker that exits, forever, unless it exits with APP_LOAD_ERROR."""
+    env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--bind", "127.0.0.1:0", "--workers", "1", "app.wsgi:app"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "patchbay: configuration error: SECRET_KEY is not set" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -67,3 +67,26 @@ def test_ready_is_503_naming_redis_when_redis_is_unreachable(anonymous, app):
     assert response.status_code == 503
     assert response.get_json()["checks"]["redis"].startswith("unreachable")
     assert "redis" in response.get_json()["status"]
+
+
+def test_ready_is_503_naming_the_database_when_it_is_unreachable(anonymous):
+    from sqlalchemy import create_engine
+
+    from app.db import db
+
+    previous = db.session.session_factory.kw["bind"]
+    unreachable = create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/patchbay")
+    db.session.remove()
+    db.session.configure(bind=unreachable)
+    try:
+        response = anonymous.get("/ready")
+    finally:
+        db.session.remove()
+        db.session.configure(bind=previous)
+        unreachable.dispose()
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["checks"]["database"].startswith("unreachable")
+    assert body["checks"]["redis"] == "ok" and body["checks"]["vault"] == "ok"
+    assert body["status"] == "not ready: database unreachable"
+    assert anonymous.get("/ready").status_code == 200
