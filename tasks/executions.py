@@ -25,7 +25,7 @@ from app.models import Action, Execution, Pack
 from app.services import execution_lifecycle as lifecycle
 from app.services import execution_logs, executions, queue, vault
 from app.services.masking import mask_text, mask_value, secret_strings
-from app.services.pack_loader import pack_directory
+from app.services.pack_reader import pack_directory
 from tasks import execution_watch
 from tasks.execution_watch import CancelWatch, Heartbeat
 from tasks.runners.base import FAILED, RunContext, RunResult, get_runner

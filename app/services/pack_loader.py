@@ -1,4 +1,4 @@
-"""Register packs from PACKS_PATH: read their files, write their rows, prune what left the disk.
+"""Register packs from PACKS_PATH: write the rows of what pack_reader read, prune what left the disk.
 
 Everything happens in the caller's transaction and only flushes; the caller commits once,
 so a pack with one bad file registers nothing (the error handler rolls back). Rows whose
@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import array
 
@@ -20,13 +19,17 @@ from app.db import db
 from app.engine import pack_files as files
 from app.engine.parameters import instance_errors, value_errors
 from app.engine.runner_types import effective_parameters
-from app.errors import Conflict, NotFound, ValidationError
+from app.errors import Conflict, ValidationError
 from app.models import Action, Pack, Rule, Sensor, Trigger
-from app.services.actions import retry_errors
+from app.services.pack_reader import (
+    declared_name,
+    pack_directory,
+    packs_root,
+    read_pack,
+    resolve_pack_dir,
+)
 from app.services.packs import find_pack
 
-MAX_FILE_BYTES = 1024 * 1024
-MAX_FILES_PER_FOLDER = 1000
 KINDS = (("triggers", Trigger), ("actions", Action), ("sensors", Sensor), ("rules", Rule))
 # Transaction-scoped advisory lock: two registrations at once (two release phases, the API
 # and the CLI) run one after the other instead of racing on the same rows.
@@ -127,192 +130,11 @@ def _ensure_not_registered_elsewhere(name: str, relative: str) -> None:
     if pack is None or not pack.path or pack.path == relative:
         return
     old = pack_directory(pack.path)
-    if old is None or _declared_name(old) != name:
+    if old is None or declared_name(old) != name:
         return
     raise Conflict(f"Pack {name!r} is registered from {pack.path}/, which still declares it; "
                    f"{relative}/ declares it too. Rename one of them, or remove {pack.path}/.",
                    {"packs": [f"Pack {name!r} is already registered from {pack.path!r}."]})
-
-
-def _declared_name(directory: Path) -> str | None:
-    """The pack name ``directory``'s pack.yaml declares (None when it cannot be read)."""
-    errors = files.PackErrors()
-    text = _read(directory, "pack.yaml", errors)
-    parsed = files.parse_pack_meta(text, errors) if text is not None else None
-    return parsed[0] if parsed and not errors else None
-
-
-def packs_root() -> Path:
-    # Read at call time so a test (or an operator) can point PACKS_PATH elsewhere.
-    return Path(current_app.config["PACKS_PATH"]).resolve()
-
-
-def _inside(path: Path | None, directory: Path) -> bool:
-    return path is not None and (path == directory or directory in path.parents)
-
-
-def _resolve(path: Path) -> Path | None:
-    """``path`` with symlinks followed, or None for a symlink loop or an unreadable path."""
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError, ValueError):  # ValueError: a name the file system cannot encode
-        return None
-
-
-def resolve_pack_dir(root: Path, value: Any) -> Path:
-    """The pack directory ``value`` names; 422 outside PACKS_PATH, 404 when it is not there."""
-    if not isinstance(value, str) or not value or "\x00" in value or len(value) > 1024:
-        raise ValidationError("The request is not valid.", {"packs": [f"{value!r} is not a pack name or path."]})
-    if ".." in value.replace("\\", "/").split("/"):
-        raise ValidationError("The request is not valid.",
-                              {"packs": [f"{value!r} may not contain '..'; name a directory inside PACKS_PATH."]})
-    directory = _resolve(root / value)  # follows symlinks, so one pointing away is caught below
-    if directory is None or not _inside(directory, root) or directory == root:
-        raise ValidationError("The request is not valid.",
-                              {"packs": [f"{value!r} is not a directory inside PACKS_PATH."]})
-    try:
-        is_dir = directory.is_dir()
-        has_meta = is_dir and (directory / "pack.yaml").is_file()
-    except (OSError, ValueError):
-        # A name no file system can look up (a part longer than 255 bytes, say) names no pack.
-        raise ValidationError("The request is not valid.",
-                              {"packs": [f"{value!r} is not a pack name or path."]}) from None
-    if not is_dir:
-        raise NotFound(f"There is no pack {value!r} in PACKS_PATH.", {"packs": [f"{value!r} does not exist."]})
-    if not has_meta:
-        raise NotFound(f"{value!r} in PACKS_PATH is not a pack (it has no pack.yaml).",
-                       {"packs": [f"{value!r} has no pack.yaml."]})
-    return directory
-
-
-def read_pack(directory: Path, relative: str,
-              authorize: Callable[[str], None] | None = None) -> files.PackDefinition:
-    """Parse every file of the pack; 422 naming each bad file and field."""
-    errors = files.PackErrors()
-    text = _read(directory, "pack.yaml", errors)
-    parsed = files.parse_pack_meta(text, errors) if text is not None else None
-    name, meta = parsed if parsed else (Path(relative).name, {})
-    if authorize is not None:
-        authorize(name)
-    definition = files.PackDefinition(name=name, meta=meta)
-    if (directory / "config.schema.yaml").exists():
-        text = _read(directory, "config.schema.yaml", errors)
-        if text is not None:
-            definition.config_schema = files.parse_config_schema(text, errors)
-    for file, text in _content_files(directory, "triggers", errors):
-        _append(definition.triggers, files.parse_trigger_file(file, text, errors))
-    for file, text in _content_files(directory, "actions", errors):
-        action = files.parse_action(file, text, errors)
-        if action is not None:
-            _check_action_files(directory, action, errors)
-        _append(definition.actions, action)
-    for file, text in _content_files(directory, "sensors", errors):
-        sensor, inline = files.parse_sensor(file, text, errors)
-        if sensor is not None and sensor.fields["entry_point"]:
-            _check_entry_point(directory, "sensors", sensor, errors)
-        _append(definition.sensors, sensor)
-        definition.triggers.extend(inline)
-    for file, text in _content_files(directory, "rules", errors):
-        _append(definition.rules, files.parse_rule(file, text, name, errors))
-    for items in (definition.triggers, definition.actions, definition.sensors, definition.rules):
-        _check_unique(items, errors)
-    if errors:
-        raise ValidationError(
-            f"Pack {name!r} (from {relative}/) has {errors.count()} problem(s); nothing was registered.",
-            errors.by_file)
-    return definition
-
-
-def _append(items: list[files.Item], item: files.Item | None) -> None:
-    if item is not None:
-        items.append(item)
-
-
-def _read(directory: Path, relative: str, errors: files.PackErrors) -> str | None:
-    path = _resolve(directory / relative)
-    if path is None or not _inside(path, directory):
-        errors.add(relative, "_file", "Is a link leading outside the pack (or a link loop).")
-        return None
-    try:
-        if not path.is_file():
-            errors.add(relative, "_file", "Is not a regular file.")
-            return None
-        if path.stat().st_size > MAX_FILE_BYTES:
-            errors.add(relative, "_file", f"Is larger than {MAX_FILE_BYTES} bytes.")
-            return None
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        errors.add(relative, "_file", "Is not UTF-8 text.")
-    except OSError as exc:
-        errors.add(relative, "_file", f"Cannot be read: {exc.strerror or exc}.")
-    return None
-
-
-def _content_files(directory: Path, folder: str, errors: files.PackErrors) -> list[tuple[str, str]]:
-    """(relative path, text) of each ``<folder>/*.yaml`` (and ``.yml``) file."""
-    path = directory / folder
-    if not path.is_dir():
-        return []
-    if not _inside(_resolve(path), directory):
-        errors.add(folder, "_file", "Is a link leading outside the pack (or a link loop).")
-        return []
-    try:
-        names = sorted(p.name for p in path.iterdir() if p.suffix in (".yaml", ".yml") and not p.name.startswith("."))
-    except OSError as exc:
-        errors.add(folder, "_file", f"Cannot be read: {exc.strerror or exc}.")
-        return []
-    if len(names) > MAX_FILES_PER_FOLDER:
-        errors.add(folder, "_file", f"Holds more than {MAX_FILES_PER_FOLDER} YAML files.")
-        return []
-    found = []
-    for name in names:
-        relative = f"{folder}/{name}"
-        text = _read(directory, relative, errors)
-        if text is not None:
-            found.append((relative, text))
-    return found
-
-
-def _check_action_files(directory: Path, action: files.Item, errors: files.PackErrors) -> None:
-    problems = retry_errors(action.fields["retry"]) if action.fields["retry"] else []
-    for message in problems:
-        errors.add(action.source_file, "retry", message)
-    if action.fields["entry_point"] and not files.relative_path_problem(action.fields["entry_point"]):
-        _check_entry_point(directory, "actions", action, errors)
-
-
-def _check_entry_point(directory: Path, folder: str, item: files.Item, errors: files.PackErrors) -> None:
-    # StackStorm resolves an entry point against the folder of its metadata file (actions/,
-    # sensors/); a path from the pack's root is accepted too. Runners look in the same order.
-    entry_point = item.fields["entry_point"]
-    for base in (directory, directory / folder):
-        target = _resolve(base / entry_point)
-        if target is None or not _inside(target, directory):
-            errors.add(item.source_file, "entry_point", "Leads outside the pack.")
-            return
-        if target.is_file():
-            return
-    errors.add(item.source_file, "entry_point",
-               f"There is no file {entry_point} or {folder}/{entry_point} in the pack.")
-
-
-def pack_directory(path: str | None) -> Path | None:
-    """The absolute directory of a pack whose ``Pack.path`` is ``path`` (relative to this
-    host's PACKS_PATH), or None when it is not there or would lead outside PACKS_PATH."""
-    if not path or "\x00" in path:
-        return None
-    root = packs_root()
-    directory = _resolve(root / path)
-    return directory if directory and _inside(directory, root) and directory != root and directory.is_dir() else None
-
-
-def _check_unique(items: list[files.Item], errors: files.PackErrors) -> None:
-    first: dict[str, str] = {}
-    for item in items:
-        if item.name in first:
-            errors.add(item.source_file, "name", f"{item.name!r} is also defined in {first[item.name]}.")
-        else:
-            first[item.name] = item.source_file
 
 
 class _PackWriter:

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from app.models import Pack
-from app.services.pack_loader import pack_directory
+from app.services.pack_reader import pack_directory
 from app.services.rbac import create_role
 from tests.packs.conftest import register
 
