@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import requests
@@ -44,17 +45,26 @@ def flower(celery_worker, tmp_path):
 
 def test_flower_needs_credentials_and_shows_execution_and_action_only(flower, worker_api, make_action):
     ref = make_action("flw.secretive", "noop", parameters={"token": {"type": "string", "secret": True}})
-    created = worker_api.post(f"/api/v1/actions/{ref}/execute", json={"parameters": {"token": "top-secret-value"}}).get_json()
-    wait_until_done(worker_api, created["id"])
 
     assert requests.get(f"{flower}/api/tasks", timeout=5).status_code == 401
     assert requests.get(f"{flower}/", timeout=5).status_code == 401
 
-    def shown():
-        tasks = requests.get(f"{flower}/api/tasks", auth=AUTH, timeout=5).json()
-        return [t for t in tasks.values() if t.get("args") == f"execution={created['id']} action=flw.secretive"]
+    # Flower knows only tasks whose events reach it after its event receiver has subscribed,
+    # which can lag its first HTTP answer: run executions until one shows up.
+    def one_shown():
+        created = worker_api.post(f"/api/v1/actions/{ref}/execute",
+                                  json={"parameters": {"token": "top-secret-value"}}).get_json()
+        wait_until_done(worker_api, created["id"])
+        summary = f"execution={created['id']} action=flw.secretive"
+        for _ in range(10):
+            tasks = requests.get(f"{flower}/api/tasks", auth=AUTH, timeout=5).json()
+            found = [t for t in tasks.values() if t.get("args") == summary]
+            if found:
+                return created, found[0]
+            time.sleep(0.3)
+        return None
 
-    (task,) = wait_for(shown, 20, every=0.3)
+    created, task = wait_for(one_shown, 45, every=0)
     assert task["name"] == "patchbay.run_execution"
     assert task["kwargs"] == "{}"
     assert "top-secret-value" not in str(task)
