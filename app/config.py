@@ -8,7 +8,6 @@ the entry points turn that into one line on stderr and exit status 2.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,10 +145,6 @@ def load_settings(environ: dict[str, str] | None = None) -> dict[str, Any]:
     if values["LOG_FORMAT"] not in ("json", "text"):
         raise ConfigError("LOG_FORMAT is invalid: must be json or text")
     return values
-
-
-def generate_secret_key() -> str:
-    return secrets.token_urlsafe(48)
 
 
 def markdown_table() -> str:

@@ -23,6 +23,10 @@ NAMING_CONVENTION = {
 }
 
 
+# Ids are PostgreSQL bigints; a larger one in a URL names no row (rather than a query error).
+BIGINT_MAX = 2**63 - 1
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

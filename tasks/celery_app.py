@@ -7,9 +7,7 @@ from celery.signals import worker_process_init
 from flask import Flask
 
 from app.db import db
-from app.services.queue import QUEUES, celery_config
-
-__all__ = ["QUEUES", "celery_init_app"]
+from app.services.queue import celery_config
 
 
 def celery_init_app(app: Flask) -> Celery:

@@ -32,6 +32,7 @@ from tasks.runners.base import FAILED, RunContext, RunResult, get_runner
 
 log = logging.getLogger("patchbay.executions")
 
+
 @shared_task(name=queue.RUN_EXECUTION, bind=True, acks_late=True, reject_on_worker_lost=True)
 def run_execution(self, execution_id: int) -> dict[str, Any]:
     execution_id_var.set(execution_id)
@@ -73,10 +74,11 @@ def _run_claimed(execution: Execution) -> dict[str, Any]:
         else:
             action, pack = found
             policy = lifecycle.retry_policy(action)
-            secrets = _secret_values(execution, action)
+            schema = executions.parameter_schema(action)
+            secrets = _secret_values(execution, schema)
             hidden = secret_strings({**secrets, **_config_secrets(pack)})
             writer.secrets = hidden
-            outcome = _run_runner(execution, action, pack, secrets, hidden, writer.emit, watch)
+            outcome = _run_runner(execution, action, pack, schema, secrets, hidden, writer.emit, watch)
     except Exception as exc:  # noqa: BLE001 - any failure ends the execution as failed, not stuck
         log.exception("execution %s failed in the worker", execution.id)
         outcome = RunResult(FAILED, {}, f"Internal error: {exc.__class__.__name__}: {exc}")
@@ -89,8 +91,8 @@ def _run_claimed(execution: Execution) -> dict[str, Any]:
     return _record_end(execution, outcome, writer, hidden, policy)
 
 
-def _secret_values(execution: Execution, action: Action) -> dict[str, Any]:
-    names = secret_names(executions.parameter_schema(action))
+def _secret_values(execution: Execution, schema: dict[str, Any]) -> dict[str, Any]:
+    names = secret_names(schema)
     if not any(execution.parameters.get(name) == MASK for name in names):
         return {}
     stored = vault.read_secret(vault.execution_secret_path(execution.id)) or {}
@@ -104,9 +106,8 @@ def _config_secrets(pack: Pack) -> dict[str, Any]:
     return {key: config[key] for key in secret_config_keys(pack.config_schema) if config.get(key) is not None}
 
 
-def _run_runner(execution: Execution, action: Action, pack: Pack, secrets: dict[str, Any], hidden: list[str],
-                emit, watch: CancelWatch) -> RunResult:
-    schema = executions.parameter_schema(action)
+def _run_runner(execution: Execution, action: Action, pack: Pack, schema: dict[str, Any],
+                secrets: dict[str, Any], hidden: list[str], emit, watch: CancelWatch) -> RunResult:
     config = dict(pack.config or {})
     try:
         parameters = _render(execution, schema, secrets, hidden, config)

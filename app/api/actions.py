@@ -10,6 +10,7 @@ from app.api.common import (
     Blueprint,
     ContentListWithEnabledArgs,
     apply_sort,
+    content_sort_columns,
     filter_string,
     paginate,
 )
@@ -27,8 +28,7 @@ from app.services.content import filter_content
 
 blp = Blueprint("actions", __name__, url_prefix="/api/v1/actions", description="Actions: what can run")
 
-SORTABLE = {"ref": Action.ref, "name": Action.name, "pack": Action.pack_name, "created_at": Action.created_at,
-            "updated_at": Action.updated_at}
+SORTABLE = content_sort_columns(Action)
 
 
 class ActionListArgs(ContentListWithEnabledArgs):

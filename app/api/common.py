@@ -109,6 +109,12 @@ def paginate(query: Select, pagination_parameters: Any) -> list[Any]:
     return list(db.session.scalars(query.limit(size).offset((page - 1) * size)).unique())
 
 
+def content_sort_columns(model: type) -> dict[str, Any]:
+    """The sortable (indexed) columns every kind of pack content has."""
+    return {"ref": model.ref, "name": model.name, "pack": model.pack_name,  # type: ignore[attr-defined]
+            "created_at": model.created_at, "updated_at": model.updated_at}  # type: ignore[attr-defined]
+
+
 def apply_sort(query: Select, sort: str | None, columns: dict[str, Any], default: str, tiebreak: Any) -> Select:
     """``sort=name`` / ``sort=-created_at``; only the listed (indexed) columns are accepted."""
     spec = sort or default
@@ -146,10 +152,6 @@ class ContentListArgs(ListArgs):
 
 class ContentListWithEnabledArgs(ContentListArgs):
     enabled = ma.fields.Boolean()
-
-
-class Ref(ma.fields.String):
-    """``<pack>.<name>``."""
 
 
 # \Z, not $: "$" also matches before a trailing newline, which would let "name\n" through.

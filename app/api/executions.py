@@ -39,9 +39,10 @@ SORTABLE = {"created_at": Execution.created_at, "id": Execution.id}
 FOLLOW_POLL_SECONDS = 0.25
 KEEPALIVE_SECONDS = 15
 FOLLOW_BATCH = 1000
-# One follow answer lasts at most this long. gunicorn's sync workers (the Procfile's) abort a
-# request still running after --timeout (60 s), cutting the stream mid-line; ending it
-# cleanly first, with a `retry` hint, lets EventSource reconnect with Last-Event-ID and go on.
+# One follow answer lasts at most this long: gunicorn's sync workers abort a request still
+# running after --timeout (60 s) and routers such as Heroku's cut long responses, either of
+# which would end the stream mid-line. Ending it cleanly first, with a `retry` hint, lets
+# EventSource reconnect with Last-Event-ID and go on.
 FOLLOW_MAX_SECONDS = 50
 FOLLOW_RETRY_MS = 500
 

@@ -12,6 +12,7 @@ from app.api.common import (
     ContentListWithEnabledArgs,
     ListArgs,
     apply_sort,
+    content_sort_columns,
     paginate,
 )
 from app.db import db
@@ -100,8 +101,7 @@ def _content(model: type, name: str, args: dict[str, Any], pagination_parameters
     """One page of a pack's content (the route's permission already covers this pack)."""
     service.get_pack(name)
     query = filter_content(select(model), model, {**args, "pack": name}, None)
-    columns = {"ref": model.ref, "name": model.name, "created_at": model.created_at,  # type: ignore[attr-defined]
-               "updated_at": model.updated_at}  # type: ignore[attr-defined]
+    columns = {k: v for k, v in content_sort_columns(model).items() if k != "pack"}  # one pack here
     query = apply_sort(query, args.get("sort"), columns, "ref", model.id)  # type: ignore[attr-defined]
     return paginate(query, pagination_parameters)
 

@@ -7,13 +7,12 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, select
 
-from app.api.common import apply_sort, paginate
+from app.api.common import apply_sort, content_sort_columns, paginate
 from app.models import Rule
 from app.security import current_principal
 from app.services.content import filter_content
 
-SORTABLE = {"ref": Rule.ref, "name": Rule.name, "pack": Rule.pack_name, "created_at": Rule.created_at,
-            "updated_at": Rule.updated_at}
+SORTABLE = content_sort_columns(Rule)
 
 
 def related_rules(condition: ColumnElement[bool], args: dict[str, Any], pagination_parameters: Any) -> list[Rule]:

@@ -5,7 +5,13 @@ from __future__ import annotations
 from flask.views import MethodView
 from sqlalchemy import select
 
-from app.api.common import Blueprint, ContentListWithEnabledArgs, apply_sort, paginate
+from app.api.common import (
+    Blueprint,
+    ContentListWithEnabledArgs,
+    apply_sort,
+    content_sort_columns,
+    paginate,
+)
 from app.db import db
 from app.errors import Forbidden
 from app.models import Sensor
@@ -17,8 +23,7 @@ from app.services.content import filter_content
 
 blp = Blueprint("sensors", __name__, url_prefix="/api/v1/sensors", description="Sensors: polling code that emits events")
 
-SORTABLE = {"ref": Sensor.ref, "name": Sensor.name, "pack": Sensor.pack_name, "created_at": Sensor.created_at,
-            "updated_at": Sensor.updated_at}
+SORTABLE = content_sort_columns(Sensor)
 
 
 def _require_trigger_use(data: dict, pack: str) -> None:

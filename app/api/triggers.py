@@ -10,6 +10,7 @@ from app.api.common import (
     ContentListArgs,
     ContentListWithEnabledArgs,
     apply_sort,
+    content_sort_columns,
     paginate,
 )
 from app.api.rule_lists import related_rules
@@ -24,8 +25,7 @@ from app.services.content import filter_content
 
 blp = Blueprint("triggers", __name__, url_prefix="/api/v1/triggers", description="Trigger types: kinds of events")
 
-SORTABLE = {"ref": Trigger.ref, "name": Trigger.name, "pack": Trigger.pack_name, "created_at": Trigger.created_at,
-            "updated_at": Trigger.updated_at}
+SORTABLE = content_sort_columns(Trigger)
 
 
 @blp.route("")

@@ -78,10 +78,6 @@ class Execution(IdMixin, Base):
     finished_at: Mapped[datetime | None]
     heartbeat_at: Mapped[datetime | None]
 
-    @property
-    def is_terminal(self) -> bool:
-        return self.status in TERMINAL
-
 
 class ExecutionLogLine(IdMixin, Base):
     """One line of an execution's stdout/stderr, persisted when the execution ends."""

@@ -23,7 +23,3 @@ class ContentSchema(StrictSchema):
     source_file = ma.fields.String(dump_only=True, allow_none=True)
     created_at = ma.fields.DateTime(dump_only=True)
     updated_at = ma.fields.DateTime(dump_only=True)
-
-
-class RefListSchema(ma.Schema):
-    ref = ma.fields.String()

@@ -6,6 +6,7 @@ from datetime import UTC
 
 import marshmallow as ma
 
+from app.db import BIGINT_MAX
 from app.models.execution import STATUSES
 from app.schemas.common import StrictSchema
 from app.services.execution_logs import STREAMS
@@ -79,9 +80,9 @@ class ExecutionListArgs(ma.Schema):
     status = StatusList(metadata={"description": "comma-separated statuses"})
     action = ma.fields.String(validate=ma.validate.Length(max=257), metadata={"description": "action ref"})
     pack = ma.fields.String(validate=ma.validate.Length(max=128))
-    parent = ma.fields.Integer(validate=ma.validate.Range(min=1, max=2**63 - 1), metadata={"description": "parent execution id"})
+    parent = ma.fields.Integer(validate=ma.validate.Range(min=1, max=BIGINT_MAX), metadata={"description": "parent execution id"})
     rule = ma.fields.String(validate=ma.validate.Length(max=257), metadata={"description": "rule ref"})
-    enforcement = ma.fields.Integer(validate=ma.validate.Range(min=1, max=2**63 - 1))
+    enforcement = ma.fields.Integer(validate=ma.validate.Range(min=1, max=BIGINT_MAX))
     user = ma.fields.String(validate=ma.validate.Length(max=255))
     since = ma.fields.AwareDateTime(default_timezone=UTC, metadata={"description": "created at or after (ISO 8601)"})
     until = ma.fields.AwareDateTime(default_timezone=UTC, metadata={"description": "created before (ISO 8601)"})

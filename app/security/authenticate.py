@@ -7,7 +7,7 @@ import hmac
 import secrets
 from typing import Any
 
-from flask import g, request
+from flask import current_app, g, request
 from flask_jwt_extended import decode_token
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt.exceptions import PyJWTError
@@ -17,6 +17,7 @@ from app.db import db, utcnow
 from app.errors import Unauthorized
 from app.models import ApiKey, Identity, PermissionGrant, Role, RoleAssignment
 from app.security.principal import Principal
+from app.security.tokens import is_revoked, issued_at
 
 API_KEY_HEADER = "X-API-Key"
 API_KEY_PREFIX = "pbk"
@@ -25,8 +26,6 @@ API_KEY_PREFIX = "pbk"
 def hash_api_key(secret: str) -> str:
     # API keys are 256 random bits, so a fast keyed hash is as safe as a slow one and keeps
     # per-request authentication cheap (passwords, being guessable, use argon2).
-    from flask import current_app
-
     return hmac.new(current_app.config["SECRET_KEY"].encode(), secret.encode(), hashlib.sha256).hexdigest()
 
 
@@ -97,8 +96,6 @@ def decode_claims(token: str, expected_type: str) -> dict[str, Any]:
 
 def identity_for_claims(claims: dict[str, Any]) -> Identity:
     """The enabled identity a token speaks for, unless it was revoked or predates a reset."""
-    from app.security.tokens import is_revoked, issued_at
-
     if is_revoked(claims):
         raise Unauthorized("The token has been revoked.")
     sub = str(claims.get("sub", ""))

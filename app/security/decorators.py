@@ -6,9 +6,10 @@ from copy import deepcopy
 from http import HTTPStatus
 from typing import Any
 
-from flask import g, request
+from flask import g
 
 from app.errors import Forbidden, Unauthorized
+from app.security.authenticate import authenticate
 from app.security.permissions import PERMISSIONS, is_pack_scopable
 from app.security.principal import Principal
 
@@ -99,8 +100,6 @@ def authenticated(func: Callable) -> Callable:
 
 
 def current_principal_or_401() -> Principal:
-    from app.security.authenticate import authenticate
-
     principal = authenticate()
     if principal is None:
         raise Unauthorized(
@@ -127,7 +126,3 @@ def ensure_pack_permission(permission: str, pack: str) -> None:
     """For views whose pack is only known after loading the object (executions by id)."""
     if not current_principal().can(permission, pack):
         raise Forbidden(f"This needs the {permission} permission.", {"permission": permission})
-
-
-def request_ip() -> str | None:
-    return request.headers.get("X-Forwarded-For", request.remote_addr or "").split(",")[0].strip() or None

@@ -6,12 +6,11 @@ from flask import Flask
 
 from app.security.ratelimit import install_rate_limiter
 from app.security.routes import FRAMEWORK_PUBLIC_ENDPOINTS, mark_public
+from app.services.audit import install_audit_hook
 
 
 def install_security(app: Flask) -> None:
     """Call once the blueprints are registered."""
-    from app.services.audit import install_audit_hook
-
     install_rate_limiter(app)
     install_audit_hook(app)
     # The OpenAPI document, Swagger UI and Flask's static route answer without credentials.

@@ -12,9 +12,10 @@ from app.engine.runner_types import NEEDS_ENTRY_POINT, RUNNER_TYPES
 from app.errors import Conflict, ValidationError
 from app.models import Action, Rule
 from app.services.content import (
+    add_content,
+    assign,
     check_relative_path,
     check_storable,
-    ensure_ref_free,
     get_by_ref,
     pack_for_new_content,
 )
@@ -69,16 +70,8 @@ def retry_errors(retry: Any) -> list[str]:
 def create_action(data: dict[str, Any], source_file: str | None = None) -> Action:
     check_storable(data)
     pack = pack_for_new_content(data["pack_name"])
-    ref = f"{pack.name}.{data['name']}"
     validate_action_fields(data, data["runner_type"], data.get("entry_point", ""))
-    ensure_ref_free(Action, ref, "Action")
-    action = Action(pack_id=pack.id, pack_name=pack.name, name=data["name"], ref=ref, source_file=source_file)
-    for field in FIELDS:
-        if field in data:
-            setattr(action, field, data[field])
-    db.session.add(action)
-    db.session.flush()
-    return action
+    return add_content(Action, "Action", pack, data, FIELDS, source_file)
 
 
 def update_action(action: Action, data: dict[str, Any]) -> Action:
@@ -86,9 +79,7 @@ def update_action(action: Action, data: dict[str, Any]) -> Action:
     runner_type = data.get("runner_type", action.runner_type)
     entry_point = data.get("entry_point", action.entry_point)
     validate_action_fields(data, runner_type, entry_point)
-    for field in FIELDS:
-        if field in data:
-            setattr(action, field, data[field])
+    assign(action, data, FIELDS)
     db.session.flush()
     return action
 

@@ -15,7 +15,7 @@ from flask import Flask, g, has_request_context, request
 from sqlalchemy import Select, insert, select
 
 from app.db import db, utcnow
-from app.engine.unstorable import storable
+from app.engine.unstorable import map_strings, storable
 from app.models import AuditEntry
 from app.security.ratelimit import client_address
 from app.security.routes import declared_access
@@ -59,7 +59,7 @@ def record_audit(action: str, resource_type: str, resource_ref: str | None = Non
         "created_at": utcnow(), "actor": _text(actor, 255), "action": _text(action, 128),
         "resource_type": _text(resource_type, 64), "resource_ref": _text(resource_ref or None, 512),
         "outcome": outcome, "status_code": status_code, "request_id": request_id,
-        "remote_addr": _text(remote_addr, 64), "details": _storable_json({**extra, **(details or {})}),
+        "remote_addr": _text(remote_addr, 64), "details": map_strings({**extra, **(details or {})}, storable),
     }
     with db.engine.begin() as connection:
         connection.execute(insert(AuditEntry.__table__).values(**values))
@@ -68,16 +68,6 @@ def record_audit(action: str, resource_type: str, resource_ref: str | None = Non
 def _text(value: str | None, limit: int) -> str | None:
     # A request that named its resource with a NUL (or an unpaired surrogate) is audited too.
     return storable(value)[:limit] if value is not None else None
-
-
-def _storable_json(value: Any) -> Any:
-    if isinstance(value, str):
-        return storable(value)
-    if isinstance(value, dict):
-        return {storable(str(k)): _storable_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_storable_json(v) for v in value]
-    return value
 
 
 def _resource_of(response) -> tuple[str, str | None]:

@@ -8,6 +8,7 @@ from sqlalchemy import Select, select
 
 from app.db import db
 from app.engine.search import like_pattern
+from app.engine.unstorable import unstorable_errors
 from app.errors import Conflict, NotFound, ValidationError
 from app.models import Pack
 
@@ -18,9 +19,15 @@ T = TypeVar("T")
 MAX_JSON_DEPTH = 32
 
 
-def get_by_ref(model: type[T], ref: str, label: str) -> T:
+def find_by_ref(model: type[T], ref: str) -> T | None:
     # PostgreSQL cannot compare text with NUL in it; no stored ref holds one anyway.
-    item = None if "\x00" in ref else db.session.scalar(select(model).where(model.ref == ref))  # type: ignore[attr-defined]
+    if "\x00" in ref:
+        return None
+    return db.session.scalar(select(model).where(model.ref == ref))  # type: ignore[attr-defined]
+
+
+def get_by_ref(model: type[T], ref: str, label: str) -> T:
+    item = find_by_ref(model, ref)
     if item is None:
         raise NotFound(f"{label} {ref!r} does not exist.")
     return item
@@ -36,6 +43,26 @@ def pack_for_new_content(pack_name: str) -> Pack:
 def ensure_ref_free(model: type, ref: str, label: str) -> None:
     if db.session.scalar(select(model.id).where(model.ref == ref)) is not None:
         raise Conflict(f"{label} {ref!r} already exists.", {"ref": [f"{ref!r} is taken."]})
+
+
+def assign(item: Any, data: dict[str, Any], fields: tuple[str, ...]) -> None:
+    """Copy the ``fields`` present in ``data`` onto ``item``."""
+    for field in fields:
+        if field in data:
+            setattr(item, field, data[field])
+
+
+def add_content(model: type[T], label: str, pack: Pack, data: dict[str, Any], fields: tuple[str, ...],
+                source_file: str | None, **links: Any) -> T:
+    """A new row of pack content from validated ``data`` (409 if its ref is taken; flush only)."""
+    ref = f"{pack.name}.{data['name']}"
+    ensure_ref_free(model, ref, label)
+    item = model(pack_id=pack.id, pack_name=pack.name, name=data["name"], ref=ref,  # type: ignore[call-arg]
+                 source_file=source_file, **links)
+    assign(item, data, fields)
+    db.session.add(item)
+    db.session.flush()
+    return item
 
 
 def filter_content(query: Select, model: type, args: dict[str, Any], visible_packs: set[str] | None) -> Select:
@@ -58,32 +85,10 @@ def check_relative_path(value: str, field: str) -> None:
         raise ValidationError("The request is not valid.", {field: ["Must be a path inside the pack (relative, without '..')."]})
 
 
-def storable_errors(value: Any) -> list[str]:
-    """Why PostgreSQL could not store ``value`` as given (NUL, lone surrogates, deep nesting)."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:  # iterative: the input may be nested deeper than Python recursion allows
-        item, depth = stack.pop()
-        if depth > MAX_JSON_DEPTH:
-            return [f"Nested deeper than {MAX_JSON_DEPTH} levels."]
-        if isinstance(item, dict):
-            stack.extend((k, depth + 1) for k in item)
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
-        elif isinstance(item, str):
-            if "\x00" in item:
-                return ["Must not contain NUL characters."]
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                return ["Must be valid Unicode (no unpaired surrogates)."]
-    return []
-
-
 def check_storable(data: dict[str, Any]) -> None:
     """422 naming each field whose value PostgreSQL would refuse, before anything is written."""
     # Keys are the API's field names (the schemas load "pack" as pack_name).
     errors = {("pack" if field == "pack_name" else field): problems
-              for field, value in data.items() if (problems := storable_errors(value))}
+              for field, value in data.items() if (problems := unstorable_errors(value, MAX_JSON_DEPTH))}
     if errors:
         raise ValidationError("The request is not valid.", errors)

@@ -16,6 +16,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.engine import Engine
 
 from app.db import db, utcnow
+from app.engine.unstorable import map_strings, replace_unstorable
 from app.models import Action, Execution
 from app.models.execution import (
     ABANDONED,
@@ -27,7 +28,6 @@ from app.models.execution import (
     SCHEDULED,
 )
 from app.services import vault
-from app.services.execution_text import storable_value
 
 log = logging.getLogger("patchbay.executions")
 
@@ -73,7 +73,8 @@ def finish(execution_id: int, status: str, result: dict[str, Any] | None, error:
     return db.session.scalar(
         update(Execution)
         .where(Execution.id == execution_id, Execution.status.in_(ACTIVE))
-        .values(status=final, result=storable_value(result), error=storable_value(error), finished_at=utcnow(),
+        .values(status=final, result=map_strings(result, replace_unstorable),
+                error=map_strings(error, replace_unstorable), finished_at=utcnow(),
                 log_truncated=log_truncated)
         .returning(Execution.status)
     )

@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
 from app.db import db
+from app.engine.unstorable import replace_unstorable
 from app.models import ExecutionLogLine
-from app.services.execution_text import storable_text
 from app.services.masking import mask_text
 
 log = logging.getLogger("patchbay.executions")
@@ -53,7 +53,7 @@ class LogWriter:
         self._lock = threading.Lock()
 
     def emit(self, stream: str, line: str) -> None:
-        line = storable_text(mask_text(line.rstrip("\r\n"), self.secrets))
+        line = replace_unstorable(mask_text(line.rstrip("\r\n"), self.secrets))
         with self._lock:
             if self.truncated:
                 return
@@ -101,7 +101,7 @@ def persist_lines(client: redis.Redis, execution_id: int, unsent: list[dict[str,
     for start in range(0, len(lines), PERSIST_BATCH):
         rows = [
             {"execution_id": execution_id, "seq": item["seq"], "ts": datetime.fromisoformat(item["ts"]),
-             "stream": item["stream"], "line": storable_text(item["line"])}
+             "stream": item["stream"], "line": replace_unstorable(item["line"])}
             for item in lines[start:start + PERSIST_BATCH]
         ]
         db.session.execute(insert(ExecutionLogLine).on_conflict_do_nothing(

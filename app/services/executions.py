@@ -28,6 +28,7 @@ from app.services import queue, vault
 from app.services.content import get_by_ref
 from app.services.execution_lifecycle import requested_parameters
 from app.services.masking import mask_text, secret_strings
+from app.services.rows import row_by_id
 
 log = logging.getLogger("patchbay.executions")
 
@@ -42,11 +43,8 @@ def cancel_key(execution_id: int) -> str:
     return f"patchbay:execution:{execution_id}:cancel"
 
 
-BIGINT_MAX = 2**63 - 1
-
-
 def get_execution(execution_id: int) -> Execution:
-    execution = db.session.get(Execution, execution_id) if 0 < execution_id <= BIGINT_MAX else None
+    execution = row_by_id(Execution, execution_id)
     if execution is None:
         raise NotFound(f"Execution {execution_id} does not exist.")
     return execution

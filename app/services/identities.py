@@ -9,6 +9,7 @@ from sqlalchemy import select
 from app.db import db, utcnow
 from app.errors import Conflict, NotFound, Unauthorized, ValidationError
 from app.models import Identity
+from app.services.content import assign
 from app.services.passwords import hash_password, needs_rehash, password_problems, verify_or_burn
 from app.services.rbac import assign_role, ensure_another_admin, get_role
 from app.services.rows import row_by_id
@@ -72,9 +73,7 @@ def get_role_or_422(name: str):
 
 
 def update_identity(identity: Identity, data: dict[str, Any]) -> Identity:
-    for field in ("display_name", "email"):
-        if field in data:
-            setattr(identity, field, data[field])
+    assign(identity, data, ("display_name", "email"))
     if data.get("password") is not None:
         set_password(identity, data["password"])
     db.session.flush()

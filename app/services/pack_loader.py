@@ -21,6 +21,7 @@ from app.engine.parameters import instance_errors, value_errors
 from app.engine.runner_types import effective_parameters
 from app.errors import Conflict, ValidationError
 from app.models import Action, Pack, Rule, Sensor, Trigger
+from app.services.content import find_by_ref
 from app.services.pack_reader import (
     declared_name,
     pack_directory,
@@ -167,7 +168,7 @@ class _PackWriter:
             refs = [f"{pack.name}.{name}" for name in item.refs["inline"]]
             for name in item.refs["named"]:
                 ref = name if "." in name else f"{pack.name}.{name}"
-                if _by_ref(Trigger, ref) is None:
+                if find_by_ref(Trigger, ref) is None:
                     errors.add(item.source_file, "trigger_types", f"There is no trigger type {ref!r}.")
                 refs.append(ref)
             self._upsert(Sensor, "sensors", item, {**item.fields, "trigger_types": list(dict.fromkeys(refs))})
@@ -176,8 +177,8 @@ class _PackWriter:
     def write_rules(self) -> None:
         errors = files.PackErrors()
         for item in self.definition.rules:
-            trigger = _by_ref(Trigger, item.refs["trigger"]) if item.refs["trigger"] else None
-            action = _by_ref(Action, item.refs["action"]) if item.refs["action"] else None
+            trigger = find_by_ref(Trigger, item.refs["trigger"]) if item.refs["trigger"] else None
+            action = find_by_ref(Action, item.refs["action"]) if item.refs["action"] else None
             if trigger is None:
                 errors.add(item.source_file, "trigger.type",
                            f"There is no trigger type {item.refs['trigger']!r} (in this pack or a registered one).")
@@ -218,7 +219,7 @@ class _PackWriter:
     def _upsert(self, model: type, kind: str, item: files.Item, values: dict[str, Any]) -> None:
         assert self.pack is not None
         ref = f"{self.pack.name}.{item.name}"
-        row = _by_ref(model, ref)
+        row = find_by_ref(model, ref)
         values = {**values, "source_file": item.source_file}
         counts = self.result.counts[kind]
         if row is None:
@@ -264,6 +265,3 @@ def _still_used(model: type, stale: list[Any]) -> dict[str, list[str]]:
                 used.setdefault(ref, []).append(f"Removed from the pack but still emitted by sensor {sensor_ref!r}.")
     return used
 
-
-def _by_ref(model: type, ref: str) -> Any:
-    return db.session.scalar(select(model).where(model.ref == ref))

@@ -159,19 +159,36 @@ def _check_action_files(directory: Path, action: files.Item, errors: files.PackE
         _check_entry_point(directory, "actions", action, errors)
 
 
-def _check_entry_point(directory: Path, folder: str, item: files.Item, errors: files.PackErrors) -> None:
-    # StackStorm resolves an entry point against the folder of its metadata file (actions/,
-    # sensors/); a path from the pack's root is accepted too. Runners look in the same order.
-    entry_point = item.fields["entry_point"]
+class EntryPointOutside(ValueError):
+    """An entry point that (symlinks followed) leads outside its pack."""
+
+
+def locate_entry_point(directory: Path, folder: str, entry_point: str) -> Path | None:
+    """The file ``entry_point`` names, or None when there is none.
+
+    StackStorm resolves an entry point against the folder of its metadata file (actions/,
+    sensors/); a path from the pack's root is accepted too. The loader and the runners both
+    look here, in this order. Raises EntryPointOutside for a path leading out of the pack.
+    """
     for base in (directory, directory / folder):
         target = _resolve(base / entry_point)
         if target is None or not _inside(target, directory):
-            errors.add(item.source_file, "entry_point", "Leads outside the pack.")
-            return
+            raise EntryPointOutside(entry_point)
         if target.is_file():
-            return
-    errors.add(item.source_file, "entry_point",
-               f"There is no file {entry_point} or {folder}/{entry_point} in the pack.")
+            return target
+    return None
+
+
+def _check_entry_point(directory: Path, folder: str, item: files.Item, errors: files.PackErrors) -> None:
+    entry_point = item.fields["entry_point"]
+    try:
+        found = locate_entry_point(directory, folder, entry_point)
+    except EntryPointOutside:
+        errors.add(item.source_file, "entry_point", "Leads outside the pack.")
+        return
+    if found is None:
+        errors.add(item.source_file, "entry_point",
+                   f"There is no file {entry_point} or {folder}/{entry_point} in the pack.")
 
 
 def pack_directory(path: str | None) -> Path | None:

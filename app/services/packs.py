@@ -19,7 +19,7 @@ from app.engine.parameters import (
 )
 from app.errors import Conflict, NotFound, ValidationError
 from app.models import Action, Pack, Rule, Sensor, Trigger
-from app.services.content import check_storable
+from app.services.content import assign, check_storable
 
 FIELDS = ("version", "description", "author", "email", "keywords", "config_schema", "config")
 
@@ -67,9 +67,7 @@ def create_pack(data: dict[str, Any]) -> Pack:
         raise Conflict(f"Pack {data['name']!r} already exists.", {"name": [f"{data['name']!r} is taken."]})
     validate_config(data.get("config_schema", {}), data.get("config", {}))
     pack = Pack(name=data["name"])
-    for field in FIELDS:
-        if field in data:
-            setattr(pack, field, data[field])
+    assign(pack, data, FIELDS)
     db.session.add(pack)
     db.session.flush()
     return pack
@@ -85,9 +83,7 @@ def update_pack(pack: Pack, data: dict[str, Any]) -> Pack:
             if data["config"].get(key) == MASK and key in (pack.config or {}):
                 data["config"][key] = pack.config[key]
     validate_config(config_schema, data.get("config", pack.config))
-    for field in FIELDS:
-        if field in data:
-            setattr(pack, field, data[field])
+    assign(pack, data, FIELDS)
     db.session.flush()
     return pack
 

@@ -62,22 +62,20 @@ def celery_config(config: dict[str, Any]) -> dict[str, Any]:
 _producers: dict[str, Celery] = {}
 
 
-def _producer(config: dict[str, Any]) -> Celery:
-    # One per broker URL: Celery apps hold connection pools, so build each once.
-    producer = _producers.get(config["broker_url"])
-    if producer is None:
-        producer = Celery("patchbay-producer", set_as_current=False)
-        producer.conf.update(config)
-        _producers[config["broker_url"]] = producer
-    return producer
-
-
 def celery_app() -> Celery:
     """The Celery app to send with from the current Flask app."""
     existing = current_app.extensions.get("celery")
     if existing is not None:
         return existing
-    return _producer(celery_config(current_app.config))
+    # One producer per broker URL, built once: Celery apps hold connection pools, and every
+    # enqueue comes through here.
+    broker = current_app.config["REDIS_URL"]
+    producer = _producers.get(broker)
+    if producer is None:
+        producer = Celery("patchbay-producer", set_as_current=False)
+        producer.conf.update(celery_config(current_app.config))
+        _producers[broker] = producer
+    return producer
 
 
 def send(name: str, args: list[Any], *, summary: str, task_id: str | None = None,

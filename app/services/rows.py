@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from app.db import db
+from app.db import BIGINT_MAX, db
 
 T = TypeVar("T")
-
-# Ids are PostgreSQL bigints; a larger one in a URL names no row (rather than a query error).
-BIGINT_MAX = 2**63 - 1
 
 
 def row_by_id(model: type[T], row_id: int) -> T | None:

@@ -11,15 +11,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
 from app.db import db
 from app.engine.criteria import criteria_errors
 from app.engine.parameters import instance_errors, value_errors
 from app.engine.runner_types import effective_parameters
 from app.errors import ValidationError
 from app.models import Action, Rule, Trigger
-from app.services.content import check_storable, ensure_ref_free, get_by_ref, pack_for_new_content
+from app.services.content import (
+    add_content,
+    assign,
+    check_storable,
+    find_by_ref,
+    get_by_ref,
+    pack_for_new_content,
+)
 
 FIELDS = ("description", "tags", "enabled", "trigger_parameters", "criteria", "action_parameters")
 
@@ -29,7 +34,7 @@ def get_rule(ref: str) -> Rule:
 
 
 def _resolve(model: type, ref: str, field: str, label: str) -> Any:
-    row = None if "\x00" in ref else db.session.scalar(select(model).where(model.ref == ref))
+    row = find_by_ref(model, ref)
     if row is None:
         raise ValidationError(f"The rule's {field} does not exist.", {field: [f"{label} {ref!r} does not exist."]})
     return row
@@ -61,20 +66,12 @@ def check_rule(trigger: Trigger, action: Action, values: dict[str, Any]) -> None
 def create_rule(data: dict[str, Any], source_file: str | None = None) -> Rule:
     check_storable(data)
     pack = pack_for_new_content(data["pack_name"])
-    ref = f"{pack.name}.{data['name']}"
     trigger = _resolve(Trigger, data["trigger"], "trigger", "Trigger")
     action = _resolve(Action, data["action"], "action", "Action")
     check_rule(trigger, action, {"trigger_parameters": data.get("trigger_parameters", {}),
                                  "criteria": data.get("criteria", {}),
                                  "action_parameters": data.get("action_parameters", {})})
-    ensure_ref_free(Rule, ref, "Rule")
-    rule = Rule(pack_id=pack.id, pack_name=pack.name, name=data["name"], ref=ref, source_file=source_file,
-                trigger_id=trigger.id, action_id=action.id)
-    for field in FIELDS:
-        if field in data:
-            setattr(rule, field, data[field])
-    db.session.add(rule)
-    db.session.flush()
+    rule = add_content(Rule, "Rule", pack, data, FIELDS, source_file, trigger_id=trigger.id, action_id=action.id)
     db.session.refresh(rule, ["trigger", "action"])
     return rule
 
@@ -95,9 +92,7 @@ def update_rule(rule: Rule, data: dict[str, Any]) -> Rule:
         values.setdefault("action_parameters", rule.action_parameters)
     check_rule(trigger, action, values)
     rule.trigger, rule.action = trigger, action
-    for field in FIELDS:
-        if field in data:
-            setattr(rule, field, data[field])
+    assign(rule, data, FIELDS)
     db.session.flush()
     return rule
 

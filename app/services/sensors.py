@@ -10,9 +10,10 @@ from app.db import db
 from app.errors import ValidationError
 from app.models import Sensor, Trigger
 from app.services.content import (
+    add_content,
+    assign,
     check_relative_path,
     check_storable,
-    ensure_ref_free,
     get_by_ref,
     pack_for_new_content,
 )
@@ -43,24 +44,14 @@ def validate_sensor_fields(data: dict[str, Any]) -> None:
 def create_sensor(data: dict[str, Any], source_file: str | None = None) -> Sensor:
     check_storable(data)
     pack = pack_for_new_content(data["pack_name"])
-    ref = f"{pack.name}.{data['name']}"
     validate_sensor_fields(data)
-    ensure_ref_free(Sensor, ref, "Sensor")
-    sensor = Sensor(pack_id=pack.id, pack_name=pack.name, name=data["name"], ref=ref, source_file=source_file)
-    for field in FIELDS:
-        if field in data:
-            setattr(sensor, field, data[field])
-    db.session.add(sensor)
-    db.session.flush()
-    return sensor
+    return add_content(Sensor, "Sensor", pack, data, FIELDS, source_file)
 
 
 def update_sensor(sensor: Sensor, data: dict[str, Any]) -> Sensor:
     check_storable(data)
     validate_sensor_fields(data)
-    for field in FIELDS:
-        if field in data:
-            setattr(sensor, field, data[field])
+    assign(sensor, data, FIELDS)
     db.session.flush()
     return sensor
 

@@ -11,7 +11,13 @@ from app.db import db
 from app.engine.parameters import json_schema_errors
 from app.errors import Conflict, ValidationError
 from app.models import Rule, Sensor, Trigger
-from app.services.content import check_storable, ensure_ref_free, get_by_ref, pack_for_new_content
+from app.services.content import (
+    add_content,
+    assign,
+    check_storable,
+    get_by_ref,
+    pack_for_new_content,
+)
 
 FIELDS = ("description", "tags", "parameters_schema", "payload_schema")
 SCHEMA_FIELDS = ("parameters_schema", "payload_schema")
@@ -31,25 +37,15 @@ def validate_trigger_fields(data: dict[str, Any]) -> None:
 def create_trigger(data: dict[str, Any], source_file: str | None = None) -> Trigger:
     check_storable(data)
     pack = pack_for_new_content(data["pack_name"])
-    ref = f"{pack.name}.{data['name']}"
     validate_trigger_fields(data)
-    ensure_ref_free(Trigger, ref, "Trigger")
-    trigger = Trigger(pack_id=pack.id, pack_name=pack.name, name=data["name"], ref=ref, source_file=source_file)
-    for field in FIELDS:
-        if field in data:
-            setattr(trigger, field, data[field])
-    db.session.add(trigger)
-    db.session.flush()
-    return trigger
+    return add_content(Trigger, "Trigger", pack, data, FIELDS, source_file)
 
 
 def update_trigger(trigger: Trigger, data: dict[str, Any]) -> Trigger:
     """Change fields; rules already using the trigger are not re-checked against a new schema."""
     check_storable(data)
     validate_trigger_fields(data)
-    for field in FIELDS:
-        if field in data:
-            setattr(trigger, field, data[field])
+    assign(trigger, data, FIELDS)
     db.session.flush()
     return trigger
 

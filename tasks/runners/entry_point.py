@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
+from app.services.pack_reader import EntryPointOutside, locate_entry_point
 from tasks.runners.base import RunContext
 
 
@@ -20,11 +21,10 @@ def entry_point_path(ctx: RunContext) -> str:
         raise EntryPointError(f"The pack {ctx.pack!r} is not on this worker.")
     if not ctx.entry_point:
         raise EntryPointError("The action has no entry_point.")
-    pack = os.path.realpath(ctx.pack_path)
-    for base in (pack, os.path.join(pack, "actions")):
-        path = os.path.realpath(os.path.join(base, ctx.entry_point))
-        if os.path.commonpath([pack, path]) != pack:
-            raise EntryPointError(f"The entry_point {ctx.entry_point!r} leads outside the pack.")
-        if os.path.isfile(path):
-            return path
-    raise EntryPointError(f"The entry_point {ctx.entry_point!r} is not a file in the pack {ctx.pack!r}.")
+    try:
+        path = locate_entry_point(Path(ctx.pack_path).resolve(), "actions", ctx.entry_point)
+    except EntryPointOutside:
+        raise EntryPointError(f"The entry_point {ctx.entry_point!r} leads outside the pack.") from None
+    if path is None:
+        raise EntryPointError(f"The entry_point {ctx.entry_point!r} is not a file in the pack {ctx.pack!r}.")
+    return str(path)
