@@ -124,3 +124,4 @@ def ctx(app):
 
 
 from tests.factories import *  # noqa: E402,F401,F403 - fixtures
+from tests.worker import *  # noqa: E402,F401,F403 - the real Celery worker and its clients

@@ -2,45 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 
-import pytest
 import requests
 
-from app.config import ROOT
-from app.devservices import free_port
 from tests.executions.conftest import wait_for, wait_until_done
-
-AUTH = ("ops", "flower-pass-123")
-
-
-@pytest.fixture
-def flower(celery_worker, tmp_path):
-    port = free_port()
-    with open(tmp_path / "flower.log", "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "tasks.worker", "flower", f"--port={port}",
-             "--address=127.0.0.1", f"--basic-auth={AUTH[0]}:{AUTH[1]}", "--persistent=False"],
-            cwd=ROOT, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-
-    def answers():
-        try:
-            return requests.get(f"{url}/healthcheck", timeout=1).ok
-        except requests.ConnectionError:
-            return False
-
-    try:
-        wait_for(answers, 30, every=0.2)
-        yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(10)
+from tests.worker import FLOWER_AUTH as AUTH
 
 
 def test_flower_needs_credentials_and_shows_execution_and_action_only(flower, worker_api, make_action):
