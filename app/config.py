@@ -81,9 +81,42 @@ def log_level(value: str) -> str:
 
 
 def secret_key(value: str) -> str:
-    if len(value) < 16:
-        raise ValueError("must be at least 16 characters")
+    if len(value) < 32:
+        raise ValueError("must be at least 32 characters")
     return value
+
+
+def uid_range(value: str) -> range:
+    """``first-last`` (inclusive), unprivileged uids only."""
+    first, sep, last = value.partition("-")
+    try:
+        low, high = int(first), int(last if sep else first)
+    except ValueError:
+        raise ValueError("must be a range of uids like 61000-61999") from None
+    if not 1000 <= low <= high <= 2**31 - 2:
+        raise ValueError("must be a range of unprivileged uids (1000 or above) like 61000-61999")
+    return range(low, high + 1)
+
+
+def choice(*allowed: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        lowered = value.strip().lower()
+        if lowered not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}")
+        return lowered
+    return parse
+
+
+def word_list(value: str) -> tuple[str, ...]:
+    """Comma- or space-separated words."""
+    return tuple(word for word in value.replace(",", " ").split() if word)
+
+
+def non_negative_int(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError("must be 0 or a positive integer")
+    return number
 
 
 @dataclass(frozen=True)
@@ -104,7 +137,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("VAULT_SECRET_ID", str, "", "AppRole secret id"),
     Setting("VAULT_MOUNT", str, "secret", "KV v2 mount point holding Patchbay's secrets"),
     Setting("VAULT_PREFIX", str, "patchbay", "path prefix inside the KV mount"),
-    Setting("SECRET_KEY", secret_key, None, "signs JWTs and sessions; at least 16 characters", True),
+    Setting("SECRET_KEY", secret_key, None, "*required* by web and release (workers do not need it): at least 32 characters; the keys that sign JWTs and hash API keys are derived from it"),
     Setting("PACKS_PATH", directory, str(ROOT / "packs"), "directory packs are registered from"),
     Setting("PORT", positive_int, "8000", "port the web process listens on"),
     Setting("MAX_BODY_BYTES", positive_int, str(1024 * 1024), "largest request body accepted (413 above)"),
@@ -123,6 +156,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ABANDON_AFTER_SECONDS", positive_int, "30", "stale heartbeat age after which a running execution is abandoned"),
     Setting("REQUEUE_AFTER_SECONDS", positive_int, "60", "age after which a `requested`/`pending` row is re-enqueued"),
     Setting("WORKER_CONCURRENCY", positive_int, "2", "pool processes per worker"),
+    Setting("ACTION_ISOLATION", choice("auto", "uid", "same-user"), "auto",
+            "`uid`: each execution runs under its own uid from `ACTION_UIDS` (the worker must be root); `same-user`: actions run as the worker's user, which makes itself non-dumpable; `auto`: `uid` when the worker is root"),
+    Setting("ACTION_UIDS", uid_range, "61000-61999", "uids (and gids) executions run under with `uid` isolation; no other process may use them"),
+    Setting("ACTION_PYTHON", str, "", "interpreter for python-script actions; empty: the worker's own when every user may run it, else `/usr/bin/python3`"),
+    Setting("HTTP_ALLOWED_NETWORKS", word_list, "", "hosts or CIDRs the http-request runner may reach although they are loopback, private or link-local (comma-separated)"),
+    Setting("PROXY_HOPS", non_negative_int, "0", "reverse proxies in front of web whose `X-Forwarded-For` is trusted (1 on Heroku)"),
+    Setting("FOLLOW_STREAMS_PER_IDENTITY", positive_int, "4", "live log streams (`follow=true`) one identity may hold open at once"),
+    Setting("FOLLOW_STREAMS_TOTAL", positive_int, "32", "live log streams open at once across all web processes"),
+    Setting("FOLLOW_STREAM_THREADS", positive_int, "4", "live log streams one web process serves at once, on threads of their own (the Procfile adds them to `WEB_THREADS`)"),
 )
 
 
