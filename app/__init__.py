@@ -10,7 +10,7 @@ from flask import Flask, g, request, send_from_directory
 from flask_smorest import Api
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from app.config import load_settings
+from app.config import ConfigError, load_settings
 from app.db import db
 from app.errors import register_error_handlers
 from app.extensions import jwt
@@ -21,16 +21,24 @@ from app.logging import (
     new_request_id,
     request_id_var,
 )
+from app.security.edge import install_edge
 from app.security.install import install_security
+from app.security.keys import JWT_SIGNING, derived_key
 from app.security.tokens import lifetimes
 
 SWAGGER_ASSETS_URL = "/docs/assets/"
 
 
-def create_app(overrides: dict[str, Any] | None = None) -> Flask:
-    """Build the app from the environment; ``overrides`` replace settings (tests)."""
+def create_app(overrides: dict[str, Any] | None = None, *, serves_requests: bool = True) -> Flask:
+    """Build the app from the environment; ``overrides`` replace settings (tests).
+
+    A worker (``serves_requests=False``) signs and checks no credentials, so it needs no
+    SECRET_KEY: action code on its host cannot steal what the process never held.
+    """
     settings = load_settings()
     settings.update(overrides or {})
+    if serves_requests and not settings["SECRET_KEY"]:
+        raise ConfigError("SECRET_KEY is not set: the web process and the release step need it")
     app = Flask(__name__, static_folder=None)  # no static files: no /static route
     app.config.update(settings)
     app.config.update(
@@ -43,6 +51,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         OPENAPI_JSON_PATH="api/v1/openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
         OPENAPI_SWAGGER_UI_URL=SWAGGER_ASSETS_URL,
+        # Swagger UI's default validator badge is an image from swagger.io: no third parties.
+        OPENAPI_SWAGGER_UI_CONFIG={"validatorUrl": None},
         API_SPEC_OPTIONS={
             "info": {"description": "Event-driven automation: packs, actions, rules, executions."},
             "components": {
@@ -52,7 +62,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
                 }
             },
         },
-        JWT_SECRET_KEY=settings["SECRET_KEY"],
+        # Its own key, derived from SECRET_KEY: a token signed with SECRET_KEY itself is refused.
+        JWT_SECRET_KEY=derived_key(settings["SECRET_KEY"], JWT_SIGNING) if settings["SECRET_KEY"] else None,
         JWT_ALGORITHM="HS256",
         JWT_DECODE_ALGORITHMS=["HS256"],
         JWT_TOKEN_LOCATION=["headers"],
@@ -73,6 +84,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     _install_request_hooks(app)
     _install_swagger_assets(app)
     install_security(app)
+    install_edge(app)
     return app
 
 
@@ -100,7 +112,6 @@ def _install_request_hooks(app: Flask) -> None:
         request_id = g.get("request_id")
         if request_id:
             response.headers[REQUEST_ID_HEADER] = request_id
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
         started = g.get("request_started")
         access_log.info(
             "request",

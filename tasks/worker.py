@@ -15,8 +15,12 @@ NOT_TASK_MODULES = {"celery_app", "worker", "runners"}
 with fail_on_config_error():
     from app import create_app
     from tasks.celery_app import celery_init_app
+    from tasks.runners.isolation import Isolation, make_non_dumpable
 
-    flask_app = create_app()
+    # Before anything reads a secret: actions run as this user in same-user mode.
+    make_non_dumpable()
+    flask_app = create_app(serves_requests=False)
+    Isolation.from_config(flask_app.config)  # a mode this process cannot honour stops it here
     celery = celery_init_app(flask_app)
     for module in pkgutil.iter_modules(tasks.__path__):
         if module.name not in NOT_TASK_MODULES:

@@ -9,7 +9,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tasks.runners.isolation import Isolation
 
 SUCCEEDED, FAILED, TIMEOUT, CANCELED = "succeeded", "failed", "timeout", "canceled"
 
@@ -30,6 +33,8 @@ class RunContext:
     config: dict[str, Any] = field(default_factory=dict)  # the pack's config
     # Datastore values (full key name -> value) python actions read via action_service.
     datastore: dict[str, Any] = field(default_factory=dict)
+    # Who the action's process runs as (tasks/runners/isolation.py); None: the worker's user.
+    isolation: Isolation | None = None
 
 
 @dataclass

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import tempfile
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from app.engine.runner_types import RUNNER_PARAMETERS
+from app.engine.runner_types import RUNNER_PARAMETERS, startup_env_name
 from tasks.runners.base import FAILED, SUCCEEDED, TIMEOUT, RunContext, RunResult
+from tasks.runners.isolation import IsolationError
 
 if TYPE_CHECKING:
     from tasks.runners.process import ProcessOutcome
@@ -50,29 +50,51 @@ def effective_timeout(ctx: RunContext) -> float:
     return float(ctx.timeout)
 
 
-def working_directory(ctx: RunContext, default: str | None = None) -> str:
-    """The ``cwd`` parameter, else ``default``, else the pack directory, else the temp dir."""
+def working_directory(ctx: RunContext, default: str | None = None) -> str | None:
+    """The ``cwd`` parameter, else ``default``, else the pack directory, else None (the
+    action's private scratch directory)."""
     cwd = ctx.parameters.get("cwd")
     if isinstance(cwd, str) and cwd:
         return cwd
     for candidate in (default, ctx.pack_path):
         if candidate and os.path.isdir(candidate):
             return candidate
-    return tempfile.gettempdir()
+    return None
 
 
 def start_error(exc: Exception) -> RunResult:
     """A process that could not start (bad cwd, missing program, bad env name) failed."""
+    if isinstance(exc, (ActionInputError, IsolationError)):
+        return RunResult(FAILED, {}, str(exc))
     if isinstance(exc, OSError):
         where = f": {exc.filename}" if exc.filename else ""
         return RunResult(FAILED, {}, f"The process could not start ({exc.strerror}{where}).")
     return RunResult(FAILED, {}, f"The process could not start ({exc}).")
 
 
-def extra_env(ctx: RunContext) -> dict[str, Any] | None:
-    """The ``env`` parameter (None when it is not an object)."""
+class ActionInputError(ValueError):
+    """A runner parameter the runner refuses; the message is the execution's error."""
+
+
+def extra_env(ctx: RunContext) -> dict[str, Any]:
+    """The ``env`` parameter, checked: a name that changes how a shell or an interpreter
+    starts (BASH_ENV, LD_PRELOAD, PYTHON*, ...) is taken only as the action's own metadata
+    sets it, whatever a caller, a rule or a template made of it. Raises ActionInputError."""
     env = ctx.parameters.get("env") or {}
-    return env if isinstance(env, dict) else None
+    if not isinstance(env, dict):
+        raise ActionInputError("The 'env' parameter must be an object of strings.")
+    definition = ctx.parameter_schema.get("env")
+    declared = definition.get("default") if isinstance(definition, dict) else None
+    declared = declared if isinstance(declared, dict) else {}
+    for name, value in env.items():
+        if not name or "=" in name or "\x00" in name:
+            raise ActionInputError(f"The environment name {name!r} is not valid.")
+        if startup_env_name(name) and (name not in declared or declared[name] != value):
+            raise ActionInputError(f"The environment variable {name!r} changes how programs start; "
+                                   "only the action's own metadata may set it.")
+        if "\x00" in env_value(value):
+            raise ActionInputError(f"The environment variable {name!r} holds a NUL byte.")
+    return env
 
 
 def shell_result(outcome: ProcessOutcome, ctx: RunContext) -> RunResult:

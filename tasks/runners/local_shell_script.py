@@ -3,6 +3,11 @@
 As StackStorm does, parameters become ``--name=value`` arguments, followed by those with a
 ``position`` in position order; every parameter is also in the environment as
 ``ST2_ACTION_<NAME>`` and ``PATCHBAY_PARAM_<NAME>``.
+
+Secret parameters never become arguments (every user of the host can read a command line
+in ``/proc/*/cmdline``). With its own uid the script finds them in its environment only;
+running as the worker's user, where another action could read that environment, each is
+in a file only that user may read, named by ``PATCHBAY_SECRET_FILE_<NAME>``.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from tasks.runners.common import (
     working_directory,
 )
 from tasks.runners.entry_point import EntryPointError, entry_point_path
+from tasks.runners.isolation import Sandbox, readable_by_others, sandbox
 from tasks.runners.process import run_process
 
 
@@ -63,6 +69,12 @@ def parameter_environment(params: dict[str, Any]) -> dict[str, str]:
     return env
 
 
+def secret_files(box: Sandbox, secrets: dict[str, Any]) -> dict[str, str]:
+    """Each secret in a private file; the environment names the files."""
+    return {f"PATCHBAY_SECRET_FILE_{name.upper()}": box.private_file(f"secret-{name}", env_value(value).encode())
+            for name, value in secrets.items() if value is not None}
+
+
 @register
 class LocalShellScriptRunner(Runner):
     name = "local-shell-script"
@@ -72,18 +84,24 @@ class LocalShellScriptRunner(Runner):
             script = entry_point_path(ctx)
         except EntryPointError as exc:
             return RunResult(FAILED, {}, str(exc))
-        env = extra_env(ctx)
-        if env is None:
-            return RunResult(FAILED, {}, "The 'env' parameter must be an object of strings.")
         params = action_parameters(ctx)
-        # A script without the executable bit still runs, through bash.
-        program = [script] if os.access(script, os.X_OK) else ["/bin/bash", script]
+        secret = {name for name in params if (ctx.parameter_schema.get(name) or {}).get("secret")}
+        plain = {name: value for name, value in params.items() if name not in secret}
         try:
-            outcome = run_process(
-                program + script_arguments(params, ctx.parameter_schema), ctx,
-                cwd=working_directory(ctx, default=os.path.dirname(script)),
-                env=child_environment(ctx, {**parameter_environment(params), **env}),
-            )
-        except (OSError, ValueError) as exc:
+            env = extra_env(ctx)
+            with sandbox(ctx.isolation, ctx.execution_id) as box:
+                box.check_readable(script, "The script")
+                # A script without the executable bit (for the action's user) runs through bash.
+                runnable = readable_by_others(script, execute=True) if box.uid is not None \
+                    else os.access(script, os.X_OK)
+                program = [script] if runnable else ["/bin/bash", script]
+                hidden = {name: params[name] for name in secret}
+                given = parameter_environment(hidden) if box.uid is not None else secret_files(box, hidden)
+                outcome = run_process(
+                    program + script_arguments(plain, ctx.parameter_schema), ctx, box,
+                    cwd=working_directory(ctx, default=os.path.dirname(script)),
+                    env=child_environment(ctx, {**parameter_environment(plain), **given, **env}),
+                )
+        except (OSError, ValueError, RuntimeError) as exc:
             return start_error(exc)
         return shell_result(outcome, ctx)

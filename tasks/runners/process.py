@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from tasks.runners.base import CANCELED, TIMEOUT, RunContext
 from tasks.runners.common import child_environment, effective_timeout
+from tasks.runners.isolation import Sandbox
 from tasks.runners.process_tree import MARKER, kill_process_tree
 
 OUTPUT_CAP = 64 * 1024     # characters of stdout/stderr kept in the result (the log has all)
@@ -75,21 +76,24 @@ class _Stream:
         return "".join(self.kept)
 
 
-def run_process(argv: Sequence[str], ctx: RunContext, *, cwd: str | None = None,
+def run_process(argv: Sequence[str], ctx: RunContext, box: Sandbox, *, cwd: str | None = None,
                 env: Mapping[str, str] | None = None, stdin_data: bytes | None = None) -> ProcessOutcome:
-    """Run ``argv`` to its end, emitting output lines as they come; enforce timeout and cancel.
+    """Run ``argv`` as the sandbox's user to its end, emitting output lines as they come;
+    enforce timeout and cancel.
 
     Raises OSError when the process cannot be started (missing program or cwd).
     """
     token = uuid.uuid4().hex
     child_env = dict(env if env is not None else child_environment(ctx))
+    child_env.update(box.environment())
     child_env[MARKER] = token
     proc = subprocess.Popen(
-        list(argv), cwd=cwd, env=child_env, start_new_session=True, close_fds=True,
+        box.command(list(argv)), cwd=cwd or box.scratch, env=child_env, start_new_session=True,
+        close_fds=True, umask=0o077,
         stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
-    guard = _start_guard(proc.pid)
+    guard = _start_guard(proc.pid, box.uid)
     try:
         return _follow(proc, token, ctx, stdin_data)
     finally:
@@ -123,17 +127,20 @@ def _follow(proc: subprocess.Popen, token: str, ctx: RunContext, stdin_data: byt
 # while the sweeper reports the execution abandoned (and a retry may start a second copy).
 # The guard, a tiny shell in its own session, reads a pipe whose write end only this process
 # holds: "done" means we ended normally; EOF without it means we died, so it kills the group.
+# With its own uid, every process of that uid is the action's: the guard kills them all too.
 GUARD_SCRIPT = (
     'read -r word; [ "$word" = done ] && exit 0; '
-    'kill -TERM -"$1" 2>/dev/null; sleep 2; kill -KILL -"$1" 2>/dev/null; exit 0'
+    'kill -TERM -"$1" 2>/dev/null; sleep 2; kill -KILL -"$1" 2>/dev/null; '
+    '[ -n "$2" ] && pkill -KILL -U "$2" 2>/dev/null; exit 0'
 )
 
 
-def _start_guard(pgid: int) -> tuple[subprocess.Popen, int] | None:
+def _start_guard(pgid: int, uid: int | None) -> tuple[subprocess.Popen, int] | None:
     read_end, write_end = os.pipe()
     try:
         guard = subprocess.Popen(
-            ["/bin/sh", "-c", GUARD_SCRIPT, "patchbay-guard", str(pgid)], stdin=read_end,
+            ["/bin/sh", "-c", GUARD_SCRIPT, "patchbay-guard", str(pgid), "" if uid is None else str(uid)],
+            stdin=read_end,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
             close_fds=True, env={"PATH": os.defpath},
         )

@@ -1,15 +1,17 @@
 """python-script: run a pack's Python action (a StackStorm ``Action`` subclass) in a child.
 
-The child is ``python -u python_wrapper.py``: parameters, config and datastore values go in
-on stdin, the outcome comes back in a temporary file, and prints stream as log lines.
+The child is ``python -I -X utf8 -u python_wrapper.py`` as the action's user: isolated mode
+ignores PYTHON* variables, the user site and the current directory; the wrapper puts the
+pack's own paths on ``sys.path``. Parameters, config and datastore values go in on stdin
+(never on a command line or in the environment), the outcome comes back in a file in the
+action's private directory, and prints stream as log lines.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
-import tempfile
+import stat
 from typing import Any
 
 from tasks.runners.base import FAILED, SUCCEEDED, RunContext, Runner, RunResult, register
@@ -23,21 +25,33 @@ from tasks.runners.common import (
     working_directory,
 )
 from tasks.runners.entry_point import EntryPointError, entry_point_path
+from tasks.runners.isolation import Isolation, runtime_copy, sandbox
 from tasks.runners.process import run_process
 
-WRAPPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "python_wrapper.py")
 RESULT_CAP = 16 * 1024 * 1024  # bytes of JSON result we accept from the action
 
 
 def read_outcome(path: str) -> dict[str, Any] | None:
-    """What the wrapper reported, or None when it reported nothing usable."""
+    """What the wrapper reported, or None when it reported nothing usable.
+
+    The action's user owns the directory: the file may have been swapped for a symlink to
+    a file only the worker may read, or a FIFO that would block the worker. Only a regular
+    file is read, without following links.
+    """
     try:
-        if os.path.getsize(path) > RESULT_CAP:
-            return {"status": "failed", "result": None, "error": f"The result is larger than {RESULT_CAP} bytes."}
-        with open(path, encoding="utf-8") as file:
-            outcome = json.load(file)
-    except (OSError, ValueError):
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
         return None
+    with open(fd, "rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        if info.st_size > RESULT_CAP:
+            return {"status": "failed", "result": None, "error": f"The result is larger than {RESULT_CAP} bytes."}
+        try:
+            outcome = json.loads(file.read(RESULT_CAP + 1).decode("utf-8"))
+        except ValueError:
+            return None
     return outcome if isinstance(outcome, dict) and outcome.get("status") in (SUCCEEDED, FAILED) else None
 
 
@@ -52,27 +66,28 @@ class PythonScriptRunner(Runner):
             return RunResult(FAILED, {}, str(exc))
         if not path.endswith(".py"):
             return RunResult(FAILED, {}, f"The entry_point {ctx.entry_point!r} is not a .py file.")
-        env = extra_env(ctx)
-        if env is None:
-            return RunResult(FAILED, {}, "The 'env' parameter must be an object of strings.")
         lib = os.path.join(os.path.realpath(ctx.pack_path or ""), "actions", "lib")
-        with tempfile.TemporaryDirectory(prefix="patchbay-run-") as scratch:
-            request = {
-                "file": path, "parameters": action_parameters(ctx), "config": ctx.config,
-                "datastore": ctx.datastore, "pack": ctx.pack,
-                "lib_paths": [lib] if os.path.isdir(lib) else [],
-                "result_path": os.path.join(scratch, "outcome.json"),
-            }
-            try:
+        isolation = ctx.isolation or Isolation()
+        try:
+            env = extra_env(ctx)
+            with sandbox(isolation, ctx.execution_id) as box:
+                box.check_readable(path, "The action file")
+                runtime_copy("st2compat")  # the wrapper finds it beside itself
+                request = {
+                    "file": path, "parameters": action_parameters(ctx), "config": ctx.config,
+                    "datastore": ctx.datastore, "pack": ctx.pack,
+                    "lib_paths": [lib] if os.path.isdir(lib) else [],
+                    "result_path": os.path.join(box.scratch, "outcome.json"),
+                }
                 outcome = run_process(
-                    [sys.executable, "-u", WRAPPER], ctx,
-                    cwd=working_directory(ctx, default=os.path.dirname(path)),
-                    env=child_environment(ctx, {"PYTHONIOENCODING": "utf-8", **env}),
+                    [isolation.python_interpreter(), "-I", "-X", "utf8", "-u", runtime_copy("python_wrapper.py")],
+                    ctx, box, cwd=working_directory(ctx, default=os.path.dirname(path)),
+                    env=child_environment(ctx, env),
                     stdin_data=json.dumps(request, default=str).encode(),
                 )
-            except (OSError, ValueError) as exc:
-                return start_error(exc)
-            reported = read_outcome(request["result_path"])
+                reported = read_outcome(request["result_path"])
+        except (OSError, ValueError, RuntimeError) as exc:
+            return start_error(exc)
         result: dict[str, Any] = {
             "result": reported.get("result") if reported else None,
             "stdout": outcome.stdout, "stderr": outcome.stderr, "exit_code": outcome.return_code,

@@ -50,7 +50,7 @@ def send_run(app, execution_id: int):
 
 
 def test_timeout_ends_in_timeout_and_kills_the_process_tree(worker_api, make_action):
-    ref = make_action("life.slow", "local-shell-cmd", timeout=2)
+    ref = make_action("life.slow", "local-shell-cmd", timeout=2, parameters={"cmd": {"type": "string"}})
 
     created = execute(worker_api, ref, cmd="sleep 300 & echo child=$!; wait")
 
@@ -62,7 +62,7 @@ def test_timeout_ends_in_timeout_and_kills_the_process_tree(worker_api, make_act
 
 
 def test_cancel_running_kills_the_process_tree(worker_api, make_action):
-    ref = make_action("life.long", "local-shell-cmd")
+    ref = make_action("life.long", "local-shell-cmd", parameters={"cmd": {"type": "string"}})
     created = execute(worker_api, ref, cmd="sleep 300 & echo child=$!; wait")
     sleeper = int(wait_for(lambda: logged(worker_api, created["id"], r"child=(\d+)")).group(1))
 
@@ -79,7 +79,7 @@ def test_cancel_running_kills_the_process_tree(worker_api, make_action):
 
 
 def test_cancel_queued_is_immediate_and_a_late_message_never_starts_it(app, worker_api, make_action, committed_db):
-    make_action("life.queued", "local-shell-cmd")
+    make_action("life.queued", "local-shell-cmd", parameters={"cmd": {"type": "string"}})
     with app.test_request_context():
         execution = executions.create_execution(executions.action_for_execute("life.queued"), {"cmd": "echo ran"})
         committed_db.commit()
@@ -98,7 +98,7 @@ def test_cancel_queued_is_immediate_and_a_late_message_never_starts_it(app, work
 
 
 def test_a_redelivered_message_does_not_run_twice(app, worker_api, make_action, committed_db):
-    ref = make_action("life.once", "local-shell-cmd")
+    ref = make_action("life.once", "local-shell-cmd", parameters={"cmd": {"type": "string"}})
     created = execute(worker_api, ref, cmd="echo once")
     first = wait_until_done(worker_api, created["id"])
 
@@ -132,9 +132,10 @@ def kill_leftovers(execution_id: int) -> None:
 
 
 def test_killed_worker_process_with_a_retry_policy_gets_a_new_attempt(app, worker_api, make_action, celery_worker,
-                                                                     committed_db, tmp_path):
-    marker = tmp_path / "first-attempt"
-    ref = make_action("life.phoenix", "local-shell-cmd", retry={"retries": 1, "on": ["abandoned"]})
+                                                                     committed_db, action_tmp):
+    marker = action_tmp / "first-attempt"
+    ref = make_action("life.phoenix", "local-shell-cmd", retry={"retries": 1, "on": ["abandoned"]},
+                      parameters={"cmd": {"type": "string"}})
     created = execute(worker_api, ref, cmd=f"if [ -f {marker} ]; then echo second; else touch {marker}; "
                                            f"echo pool=$PPID; sleep 300; fi")
     try:
@@ -156,7 +157,7 @@ def test_killed_worker_process_with_a_retry_policy_gets_a_new_attempt(app, worke
 
 
 def test_killed_worker_process_leaves_the_execution_abandoned(app, worker_api, make_action, celery_worker):
-    ref = make_action("life.victim", "local-shell-cmd")
+    ref = make_action("life.victim", "local-shell-cmd", parameters={"cmd": {"type": "string"}})
     created = execute(worker_api, ref, cmd="echo pool=$PPID; sleep 300")
     try:
         kill_pool_child_running(worker_api, created["id"], celery_worker)
@@ -174,9 +175,10 @@ def test_killed_worker_process_leaves_the_execution_abandoned(app, worker_api, m
         kill_leftovers(created["id"])
 
 
-def test_retry_policy_makes_a_new_attempt(worker_api, make_action, committed_db, tmp_path):
-    marker = tmp_path / "first-done"
-    ref = make_action("life.flaky", "local-shell-cmd", retry={"retries": 2, "delay": 0, "on": ["failed"]})
+def test_retry_policy_makes_a_new_attempt(worker_api, make_action, committed_db, action_tmp):
+    marker = action_tmp / "first-done"
+    ref = make_action("life.flaky", "local-shell-cmd", retry={"retries": 2, "delay": 0, "on": ["failed"]},
+                      parameters={"cmd": {"type": "string"}})
 
     created = execute(worker_api, ref, cmd=f"if [ -f {marker} ]; then echo fine; else touch {marker}; exit 1; fi")
 
@@ -229,11 +231,11 @@ def test_beat_runs_the_sweeper_often_enough(app):
 
 
 def test_a_stray_terminate_signal_does_not_cancel_the_execution_it_lands_on(worker_api, make_action, celery_worker,
-                                                                          tmp_path):
+                                                                          action_tmp):
     # Celery's revoke(terminate=True) signals a pool process by pid; by then that process may
     # be running the next execution, which nobody canceled. It must carry on.
-    go = tmp_path / "go"
-    ref = make_action("life.bystander", "local-shell-cmd")
+    go = action_tmp / "go"
+    ref = make_action("life.bystander", "local-shell-cmd", parameters={"cmd": {"type": "string"}})
     created = execute(worker_api, ref, cmd=f"echo pool=$PPID; while [ ! -f {go} ]; do sleep 0.1; done; echo finished")
     pool_child = int(wait_for(lambda: logged(worker_api, created["id"], r"pool=(\d+)")).group(1))
     assert pool_child in [p.pid for p in celery_worker.pool_children()]
@@ -252,7 +254,7 @@ def test_retry_delay_and_end_states_of_the_policy(worker_api, make_action, commi
     from datetime import datetime
 
     ref = make_action("life.later", "local-shell-cmd", timeout=1,
-                      retry={"retries": 1, "delay": 2, "on": ["timeout"]})
+                      retry={"retries": 1, "delay": 2, "on": ["timeout"]}, parameters={"cmd": {"type": "string"}})
     created = execute(worker_api, ref, cmd="sleep 30")
 
     assert wait_until_done(worker_api, created["id"])["status"] == "timeout"

@@ -114,7 +114,8 @@ def test_a_refused_secret_value_is_not_quoted_in_the_422(api, create_action):
 def test_a_multi_line_secret_is_masked_in_every_log_line(worker_api, make_action, celery_worker):
     key = "-----BEGIN TEST KEY-----\nfirst-" + SECRET + "\nsecond-line-of-key\n-----END TEST KEY-----"
     ref = make_action("sec.pem", "local-shell-cmd", parameters={
-        "key": {"type": "string", "secret": True, "required": True},
+        # A PEM key starts with "-----": printf takes it as data after its format.
+        "key": {"type": "string", "secret": True, "required": True, "allow_options": True},
         "cmd": {"default": "printf '%s\\n' {{ key }}; printf '%s\\n' {{ key }} >&2", "immutable": True},
     })
 
@@ -158,6 +159,7 @@ def test_a_secret_in_a_url_is_masked_in_its_percent_encoded_form_too(worker_api,
         "api_key": {"type": "string", "secret": True, "required": True},
         "url": {"default": "http://127.0.0.1:1/items", "immutable": True},
         "params": {"default": {"key": "{{ api_key }}"}, "immutable": True},
+        "allowed_networks": {"default": ["127.0.0.1"], "immutable": True},  # reaches port 1, which refuses
     })
     value = "p@ss/w rd+" + SECRET
 
@@ -169,12 +171,12 @@ def test_a_secret_in_a_url_is_masked_in_its_percent_encoded_form_too(worker_api,
     assert SECRET not in json.dumps(done)
 
 
-def test_a_retry_runs_with_the_secret_not_with_its_mask(worker_api, make_action, committed_db, tmp_path):
+def test_a_retry_runs_with_the_secret_not_with_its_mask(worker_api, make_action, committed_db, action_tmp):
     from sqlalchemy import select
 
     from app.models import Execution
 
-    marker, out = tmp_path / "failed-once", tmp_path / "seen"
+    marker, out = action_tmp / "failed-once", action_tmp / "seen"
     ref = make_action("sec.retry", "local-shell-cmd", retry={"retries": 1, "on": ["failed"]}, parameters={
         "password": {"type": "string", "secret": True, "required": True},
         "cmd": {"default": f"if [ -f {marker} ]; then printf %s {{{{ password }}}} > {out}; "

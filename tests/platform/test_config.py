@@ -43,6 +43,8 @@ def test_defaults():
         ("PORT", "eighty", "PORT is invalid"),
         ("PORT", "-1", "PORT is invalid"),
         ("SECRET_KEY", "short", "SECRET_KEY is invalid"),
+        ("SECRET_KEY", "x" * 31, "SECRET_KEY is invalid: must be at least 32 characters"),
+        ("PROXY_HOPS", "-1", "PROXY_HOPS is invalid"),
         ("PACKS_PATH", "/definitely/not/here", "PACKS_PATH is invalid"),
         ("VAULT_ADDR", "ftp://x", "VAULT_ADDR is invalid"),
     ],
@@ -67,7 +69,7 @@ def test_a_process_with_a_missing_setting_stops_with_one_line():
     ]
 
 
-@pytest.mark.parametrize("name", ["DATABASE_URL", "REDIS_URL", "VAULT_ADDR", "VAULT_TOKEN", "SECRET_KEY"])
+@pytest.mark.parametrize("name", ["DATABASE_URL", "REDIS_URL", "VAULT_ADDR", "VAULT_TOKEN"])
 def test_each_required_setting_missing_is_one_line_naming_it(name):
     env = {k: v for k, v in BASE.items() if k != name}
     with pytest.raises(ConfigError) as caught:
@@ -76,10 +78,20 @@ def test_each_required_setting_missing_is_one_line_naming_it(name):
     assert message.startswith(f"{name} is not set: ") and "\n" not in message
 
 
-@pytest.mark.parametrize("name", ["DATABASE_URL", "REDIS_URL", "VAULT_ADDR", "SECRET_KEY"])
+@pytest.mark.parametrize("name", ["DATABASE_URL", "REDIS_URL", "VAULT_ADDR"])
 def test_each_required_setting_left_empty_counts_as_missing(name):
     with pytest.raises(ConfigError, match=f"^{name} is not set: "):
         load_settings({**BASE, name: ""})
+
+
+def test_secret_key_is_needed_to_serve_requests_but_not_by_a_worker(monkeypatch):
+    from app import create_app
+
+    monkeypatch.delenv("SECRET_KEY")
+    with pytest.raises(ConfigError, match="^SECRET_KEY is not set: the web process and the release step need it"):
+        create_app()
+    worker_app = create_app(serves_requests=False)
+    assert worker_app.config["SECRET_KEY"] is None and worker_app.config["JWT_SECRET_KEY"] is None
 
 
 def test_the_web_process_stops_on_a_configuration_error():

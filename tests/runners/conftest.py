@@ -10,6 +10,7 @@ import psutil
 import pytest
 
 from tasks.runners.base import RunContext
+from tasks.runners.isolation import Isolation
 
 
 class Log:
@@ -44,13 +45,13 @@ def make_ctx(log: Log, tmp_path) -> Callable[..., RunContext]:
     def make(runner_type: str, parameters: dict[str, Any] | None = None, *, entry_point: str = "",
              schema: dict[str, Any] | None = None, timeout: float = 30, canceled: Callable[[], bool] | None = None,
              pack_path: str | None = None, config: dict[str, Any] | None = None,
-             datastore: dict[str, Any] | None = None) -> RunContext:
+             datastore: dict[str, Any] | None = None, isolation: Isolation | None = None) -> RunContext:
         return RunContext(
             execution_id=42, action_ref="acme.thing", pack="acme", runner_type=runner_type,
             entry_point=entry_point, pack_path=pack_path if pack_path is not None else str(tmp_path / "pack"),
             parameters=parameters or {}, parameter_schema=schema or {}, timeout=timeout,
             emit=log.emit, is_canceled=canceled or (lambda: False), config=config or {},
-            datastore=datastore or {},
+            datastore=datastore or {}, isolation=isolation,
         )
 
     (tmp_path / "pack").mkdir()
