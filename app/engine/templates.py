@@ -7,7 +7,9 @@ rendered exactly once; a rendered value is never rendered again, so data that ha
 contain ``{{`` (a webhook payload) stays data.
 
 Parameters named in ``shell_quote`` (the ``cmd`` of local-shell-cmd) are rendered for a
-shell: every substituted value is quoted for where it lands (app/engine/shell_quoting.py).
+shell: every substituted value is quoted for where it lands, or refused where no quoting
+makes it data (app/engine/shell_quoting.py); a parameter declared ``allow_options: true``
+may give a value starting with '-' where the command reads options.
 """
 
 from __future__ import annotations
@@ -51,16 +53,24 @@ class TemplateError(ValueError):
 class _Recorder:
     """Collects the values substituted into one shell-bound template."""
 
-    def __init__(self) -> None:
+    def __init__(self, variables: Mapping[str, Any]) -> None:
+        # Which names hold the very object a {{ }} outputs: that names the parameter in
+        # messages, and lets its allow_options apply.
+        self.sources: dict[int, list[str]] = {}
+        for name, value in variables.items():
+            self.sources.setdefault(id(value), []).append(name)
+        self.keep = list(variables.values())  # ids stay unique while the map is used
         nonce = "".join(secrets.choice("0123456789") for _ in range(12))
         self.prefix = f"\x00{nonce}"
         self.pattern = re.compile(re.escape(self.prefix) + r"(\d{6})\x00")
         self.values: list[str] = []
+        self.names: list[tuple[str, ...]] = []
 
     def placeholder(self, value: Any) -> str:
         # A macro or {% set %} block may hand back text holding earlier placeholders:
         # the whole of it becomes one value.
         text = self.pattern.sub(lambda m: self.values[int(m.group(1))], str(value))
+        self.names.append(tuple(self.sources.get(id(value), ())) if text == str(value) else ())
         self.values.append(text)
         return f"{self.prefix}{len(self.values) - 1:06d}\x00"
 
@@ -115,6 +125,7 @@ def render_parameters(schema: Mapping[str, Any], values: Mapping[str, Any], cont
     merged = with_defaults(dict(schema), dict(values))
     literal = set(literal)
     quoted = set(shell_quote)
+    allow_options = {name for name, d in schema.items() if isinstance(d, dict) and d.get("allow_options") is True}
     depends = {name: set() if name in literal else _references(name, value) & set(merged)
                for name, value in merged.items()}
     scope = _base_scope(context)
@@ -125,13 +136,19 @@ def render_parameters(schema: Mapping[str, Any], values: Mapping[str, Any], cont
             continue
         definition = schema.get(name) if isinstance(schema.get(name), dict) else {}
         variables = {**scope, **rendered}
-        rendered[name] = _render_value(name, merged[name], variables, name in quoted, definition.get("type"))
+        rendered[name] = _render_value(name, merged[name], variables, name in quoted, definition.get("type"),
+                                       allow_options)
     return {name: rendered[name] for name in merged}
 
 
-def render_string(name: str, source: str, variables: Mapping[str, Any], *, shell: bool = False) -> str:
-    """One template to text; ``name`` is what errors call it. Raises TemplateError."""
-    recorder = _Recorder() if shell else None
+def render_string(name: str, source: str, variables: Mapping[str, Any], *, shell: bool = False,
+                  allow_options: Iterable[str] = ()) -> str:
+    """One template to text; ``name`` is what errors call it. Raises TemplateError.
+
+    With ``shell`` every substituted value is quoted for the shell; values of the names in
+    ``allow_options`` may start with '-' where the command reads an option.
+    """
+    recorder = _Recorder(variables) if shell else None
     token = _RECORDER.set(recorder)
     try:
         text = _guard(name, lambda: ENVIRONMENT.from_string(source).render(variables))
@@ -139,7 +156,7 @@ def render_string(name: str, source: str, variables: Mapping[str, Any], *, shell
         _RECORDER.reset(token)
     if recorder is not None:
         try:
-            text = fill_placeholders(text, recorder.pattern, recorder.values)
+            text = fill_placeholders(text, recorder.pattern, recorder.values, recorder.names, set(allow_options))
         except ShellQuotingError as exc:
             raise TemplateError(name, f"unsafe in a shell command: {exc}") from None
         if "\x00" in text:
@@ -199,17 +216,18 @@ def _dependency_order(depends: dict[str, set[str]]) -> list[str]:
     return order
 
 
-def _render_value(name: str, value: Any, variables: Mapping[str, Any], shell: bool, kind: Any) -> Any:
+def _render_value(name: str, value: Any, variables: Mapping[str, Any], shell: bool, kind: Any,
+                  allow_options: set[str]) -> Any:
     if isinstance(value, dict):
-        return {k: _render_value(name, v, variables, shell, None) for k, v in value.items()}
+        return {k: _render_value(name, v, variables, shell, None, allow_options) for k, v in value.items()}
     if isinstance(value, list):
-        return [_render_value(name, v, variables, shell, None) for v in value]
+        return [_render_value(name, v, variables, shell, None, allow_options) for v in value]
     if not is_template(value):
         return value
     single = SINGLE_EXPRESSION.match(value)
     if single and not shell and kind != "string":
         return _native(name, single.group("expr"), variables)
-    text = render_string(name, value, variables, shell=shell)
+    text = render_string(name, value, variables, shell=shell, allow_options=allow_options)
     return _cast(text, kind)
 
 
