@@ -39,6 +39,11 @@ RUNNER_PARAMETERS: dict[str, dict[str, Any]] = {
         "password": {"type": "string", "secret": True},
         "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_TIMEOUT},
         "verify_ssl_cert": {"type": "boolean"},
+        # Read only from the action's own declaration (a default, immutable: true), never
+        # from a value: it widens where the request may go.
+        "allowed_networks": {"type": "array", "items": {"type": "string"},
+                             "description": "hosts or CIDRs this action may reach although they are "
+                                            "loopback, private or link-local"},
     },
     "workflow": {},
     "inquirer": {
@@ -61,3 +66,24 @@ def effective_parameters(runner_type: str, action_parameters: dict[str, Any]) ->
     for name, definition in (action_parameters or {}).items():
         merged[name] = {**merged.get(name, {}), **definition} if isinstance(definition, dict) else definition
     return merged
+
+
+# Environment names that change how a shell or an interpreter starts (a file it sources, a
+# library it preloads, code it runs at startup): only pack metadata may set them, never a
+# caller, a rule or a rendered template.
+STARTUP_ENV_NAMES = frozenset({
+    "BASH_ENV", "ENV", "SHELLOPTS", "BASHOPTS", "PS4", "PROMPT_COMMAND", "IFS", "CDPATH",
+    "GLOBIGNORE", "HOSTALIASES", "NODE_OPTIONS", "NODE_PATH", "RUBYOPT", "RUBYLIB", "JAVA_TOOL_OPTIONS",
+    "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS", "GCONV_PATH", "LOCPATH", "NLSPATH", "MALLOC_CHECK_",
+    "GIT_SSH", "GIT_SSH_COMMAND", "GIT_EXEC_PATH", "GIT_CONFIG_GLOBAL", "SSH_ASKPASS", "EDITOR", "VISUAL",
+    "PAGER", "LESSOPEN", "ZDOTDIR", "PATH", "HOME", "TMPDIR", "PATCHBAY_RUN_TOKEN",
+})
+STARTUP_ENV_PREFIXES = ("BASH_FUNC_", "LD_", "PYTHON", "PERL5", "PERLLIB", "PERL_", "GLIBC_", "DYLD_",
+                        "PATCHBAY_", "ST2_")
+
+
+def startup_env_name(name: str) -> bool:
+    """Whether ``name`` may change how a program starts (or is Patchbay's own): refused in
+    ``env`` from any source but the action's metadata."""
+    upper = name.upper()
+    return upper in STARTUP_ENV_NAMES or upper.startswith(STARTUP_ENV_PREFIXES) or "=" in name

@@ -17,7 +17,15 @@ from flask import current_app
 from sqlalchemy import update
 
 from app.db import db, utcnow
-from app.engine.parameters import MASK, mask_secrets, secret_names, value_errors, with_defaults
+from app.engine.caller_parameters import caller_errors, given_timeout
+from app.engine.parameters import (
+    HEADERS,
+    MASK,
+    mask_secrets,
+    secret_names,
+    vault_secrets,
+    with_defaults,
+)
 from app.engine.runner_types import effective_parameters
 from app.errors import Conflict, NotFound, ValidationError
 from app.extensions import redis_client
@@ -54,21 +62,32 @@ def parameter_schema(action: Action) -> dict[str, Any]:
     return effective_parameters(action.runner_type, action.parameters)
 
 
-def execution_timeout(action: Action, values: dict[str, Any]) -> int:
-    """action.timeout, else the runner's ``timeout`` parameter, else EXECUTION_DEFAULT_TIMEOUT."""
+def execution_timeout(action: Action, merged: dict[str, Any], given: dict[str, Any]) -> int:
+    """The caller's ``timeout`` (already within the action's cap), else action.timeout, else
+    the ``timeout`` parameter's default, else EXECUTION_DEFAULT_TIMEOUT."""
+    caller_timeout = given_timeout(given)
+    if caller_timeout is not None:
+        return caller_timeout
     if action.timeout:
         return int(action.timeout)
-    runner_timeout = values.get("timeout")
+    runner_timeout = merged.get("timeout")
     if isinstance(runner_timeout, int | float) and not isinstance(runner_timeout, bool) and runner_timeout > 0:
         return max(1, math.ceil(runner_timeout))
     return int(current_app.config["EXECUTION_DEFAULT_TIMEOUT"])
 
 
-def check_parameters(schema: dict[str, Any], values: Any) -> None:
-    errors = value_errors(schema, values)
+def parameter_errors(action: Action, values: Any, *, allow_templates: bool = False) -> dict[str, list[str]]:
+    """What is wrong with values given by a caller or a rule (app/engine/caller_parameters.py)."""
+    return caller_errors(action, values, default_timeout=int(current_app.config["EXECUTION_DEFAULT_TIMEOUT"]),
+                         allow_templates=allow_templates)
+
+
+def check_parameters(action: Action, values: Any) -> None:
+    errors = parameter_errors(action, values)
     if errors:
         names = ", ".join(sorted(errors))
-        raise ValidationError(f"Invalid parameters: {names}.", {"parameters": without_secret_values(schema, values, errors)})
+        raise ValidationError(f"Invalid parameters: {names}.",
+                              {"parameters": without_secret_values(parameter_schema(action), values, errors)})
 
 
 def without_secret_values(schema: dict[str, Any], values: Any, errors: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -105,7 +124,7 @@ def create_execution(action: Action, values: dict[str, Any], *, user: str | None
     if not action.enabled:
         raise Conflict(f"Action {action.ref!r} is disabled.")
     schema = parameter_schema(action)
-    check_parameters(schema, values)
+    check_parameters(action, values)
     merged = with_defaults(schema, values)
     secret = {name: merged[name] for name in secret_names(schema) if merged.get(name) is not None}
     literal = set(secret) | set(values) | set((context or {}).get("literal_parameters", []))
@@ -117,19 +136,22 @@ def create_execution(action: Action, values: dict[str, Any], *, user: str | None
         parent_id=parent.id if parent else None,
         root_id=(parent.root_id or parent.id) if parent else None,
         rerun_of=rerun_of, context=context, task_name=task_name,
-        timeout=execution_timeout(action, merged), task_id=uuid.uuid4().hex,
+        timeout=execution_timeout(action, merged, values), task_id=uuid.uuid4().hex,
         request_id=request_id_var.get(), created_at=utcnow(), scheduled_at=utcnow(),
     )
     db.session.add(execution)
     db.session.flush()
-    if secret:
-        vault.write_secret(vault.execution_secret_path(execution.id), secret)
+    stored = vault_secrets(merged, schema)  # the secret parameters and credential headers
+    if stored:
+        vault.write_secret(vault.execution_secret_path(execution.id), stored)
     return execution
 
 
 def has_stored_secrets(execution: Execution) -> bool:
-    """Whether Vault holds values for it (a masked parameter); saves a Vault call otherwise."""
-    return any(value == MASK for value in (execution.parameters or {}).values())
+    """Whether Vault holds values for it (a masked parameter or header); saves a Vault call otherwise."""
+    parameters = execution.parameters or {}
+    headers = parameters.get(HEADERS)
+    return any(value == MASK for value in parameters.values()) or (isinstance(headers, dict) and MASK in headers.values())
 
 
 def forget_secrets(execution: Execution) -> None:
@@ -210,7 +232,7 @@ def rerun_values(original: Execution, action: Action, overrides: dict[str, Any])
         if name in given and MASK not in json.dumps(value) and not schema.get(name, {}).get("immutable")
     }
     values.update(overrides)
-    errors = value_errors(schema, values)
+    errors = parameter_errors(action, values)
     for name in errors:
         if name not in values and MASK in json.dumps(original.parameters.get(name)):
             errors[name] = ["Secret values are not kept after an execution ends; give this parameter again."]

@@ -17,11 +17,11 @@ from sqlalchemy.dialects.postgresql import array
 
 from app.db import db
 from app.engine import pack_files as files
-from app.engine.parameters import instance_errors, value_errors
-from app.engine.runner_types import effective_parameters
+from app.engine.parameters import instance_errors
 from app.errors import Conflict, ValidationError
 from app.models import Action, Pack, Rule, Sensor, Trigger
 from app.services.content import find_by_ref
+from app.services.executions import parameter_errors
 from app.services.pack_reader import (
     declared_name,
     pack_directory,
@@ -189,8 +189,7 @@ class _PackWriter:
                 errors.add(item.source_file, "action.ref",
                            f"There is no action {item.refs['action']!r} (in this pack or a registered one).")
             else:
-                schema = effective_parameters(action.runner_type, action.parameters)
-                problems = value_errors(schema, item.fields["action_parameters"], allow_templates=True)
+                problems = parameter_errors(action, item.fields["action_parameters"], allow_templates=True)
                 errors.merge(item.source_file, "action.parameters", problems)
             if trigger is not None and action is not None:
                 self._upsert(Rule, "rules", item, {**item.fields, "trigger_id": trigger.id, "action_id": action.id})

@@ -3,8 +3,10 @@
 A rule is checked when it is saved, not only when it fires: its trigger and action must
 exist, its criteria must use known operators, its trigger parameters must match the
 trigger's ``parameters_schema``, and its action parameters must be parameters of the action
-(values may be Jinja templates, rendered at enforcement). Required action parameters without
-a default must be given by the rule, since nothing else supplies them when an event fires.
+(values may be Jinja templates, rendered at enforcement) that a caller may set (no runner
+parameter the action does not expose, no ``timeout`` above its cap, no startup names in
+``env``). Required action parameters without a default must be given by the rule, since
+nothing else supplies them when an event fires.
 """
 
 from __future__ import annotations
@@ -13,8 +15,7 @@ from typing import Any
 
 from app.db import db
 from app.engine.criteria import criteria_errors
-from app.engine.parameters import instance_errors, value_errors
-from app.engine.runner_types import effective_parameters
+from app.engine.parameters import instance_errors
 from app.errors import ValidationError
 from app.models import Action, Rule, Trigger
 from app.services.content import (
@@ -25,6 +26,7 @@ from app.services.content import (
     get_by_ref,
     pack_for_new_content,
 )
+from app.services.executions import parameter_errors
 
 FIELDS = ("description", "tags", "enabled", "trigger_parameters", "criteria", "action_parameters")
 
@@ -55,8 +57,7 @@ def check_rule(trigger: Trigger, action: Action, values: dict[str, Any]) -> None
         if problems:
             errors["criteria"] = problems
     if "action_parameters" in values:
-        parameters = effective_parameters(action.runner_type, action.parameters)
-        problems = value_errors(parameters, values["action_parameters"], allow_templates=True)
+        problems = parameter_errors(action, values["action_parameters"], allow_templates=True)
         if problems:
             errors["action_parameters"] = problems
     if errors:

@@ -23,7 +23,10 @@ def content(create_trigger, create_action):
         "count": {"type": "integer"},
         "channel": {"type": "string", "default": "ops", "immutable": True},
     })
-    create_action("acme.shell", runner_type="local-shell-cmd")
+    create_action("acme.shell", runner_type="local-shell-cmd",
+                  parameters={"cmd": {"type": "string"}, "env": {"type": "object"}})
+    create_action("acme.fixed", runner_type="local-shell-cmd", timeout=60,
+                  parameters={"cmd": {"default": "uptime", "immutable": True}})
 
 
 def body(**fields):
@@ -122,11 +125,49 @@ def test_error_details_name_the_problem(api, content):
 
 
 def test_runner_parameters_are_rule_parameters(api, content):
-    """The action's effective parameters include its runner's (local-shell-cmd's cmd, env)."""
+    """Runner parameters the action declares (acme.shell's cmd, env) are rule parameters."""
     ok = api.post(URL, json=body(action="acme.shell", action_parameters={"cmd": "date", "env": {"A": "1"}}))
     assert ok.status_code == 201, ok.json
     assert_error(api.post(URL, json=body(name="r2", action="acme.shell", action_parameters={"env": "A=1"})),
                  422, "action_parameters")
+
+
+@pytest.mark.parametrize(("action", "parameters", "name", "part"), [
+    ("acme.fixed", {"env": {"A": "1"}}, "env", "'env' is a parameter of the local-shell-cmd runner that action "
+                                               "acme.fixed does not expose."),
+    ("acme.fixed", {"cwd": "/"}, "cwd", "'cwd' is a parameter of the local-shell-cmd runner"),
+    ("acme.shell", {"cwd": "{{ trigger.dir }}"}, "cwd", "does not expose"),
+    ("acme.fixed", {"timeout": 61}, "timeout", "'timeout' may be at most 60 seconds for action acme.fixed"),
+    ("acme.shell", {"env": {"BASH_ENV": "{{ trigger.file }}"}}, "env", "'BASH_ENV' changes how a shell"),
+    ("acme.shell", {"env": {"LD_PRELOAD": "/tmp/x.so"}}, "env", "'LD_PRELOAD' changes how a shell"),
+    ("acme.shell", {"env": {"PYTHONWARNINGS": "x"}}, "env", "'PYTHONWARNINGS' changes how a shell"),
+    ("acme.shell", {"env": {"BASH_FUNC_x%%": "() { id; }"}}, "env", "'BASH_FUNC_x%%' changes how a shell"),
+])
+def test_a_rule_sets_only_what_a_caller_may(api, content, rows, action, parameters, name, part):
+    response = api.post(URL, json=body(action=action, action_parameters=parameters))
+
+    errors = assert_error(response, 422, "action_parameters")["errors"]["action_parameters"]
+    assert list(errors) == [name] and part in errors[name][0]
+    assert rows(Rule) == 0
+
+
+def test_a_rule_change_is_held_to_the_same_rule(api, content, rows):
+    assert api.post(URL, json=body(action="acme.shell", action_parameters={"cmd": "date"})).status_code == 201
+
+    response = api.patch(f"{URL}/acme.on_tick", json={"action_parameters": {"cmd": "date", "env": {"ENV": "/x"}}})
+    assert "'ENV'" in assert_error(response, 422, "action_parameters")["errors"]["action_parameters"]["env"][0]
+    response = api.patch(f"{URL}/acme.on_tick", json={"action": "acme.fixed"})  # keeps cmd, which is immutable there
+    assert assert_error(response, 422, "action_parameters")["errors"]["action_parameters"] == {
+        "cmd": ["This parameter is immutable."]}
+    assert api.get(f"{URL}/acme.on_tick").json["action"] == "acme.shell"
+
+
+def test_a_rule_may_template_env_values_and_set_timeout_within_the_cap(api, content):
+    response = api.post(URL, json=body(action="acme.fixed", action_parameters={"timeout": 60}))
+    assert response.status_code == 201, response.json
+    response = api.post(URL, json=body(name="r2", action="acme.shell", action_parameters={
+        "cmd": "deploy", "env": {"REF": "{{ trigger.ref }}", "COUNT": 2}, "timeout": "{{ trigger.t }}"}))
+    assert response.status_code == 201, response.json
 
 
 def test_a_broken_stored_trigger_schema_is_a_422_not_a_crash(api, content, create_trigger, rows):

@@ -38,7 +38,7 @@ def logs_of(api, execution_id: int, **query) -> list[dict]:
 
 def test_local_shell_cmd_streams_output_and_result(worker_api, make_action):
     ref = make_action("demo.shell", "local-shell-cmd",
-                      parameters={"who": {"type": "string", "required": True}})
+                      parameters={"who": {"type": "string", "required": True}, "cmd": {"type": "string"}})
 
     created = worker_api.post(f"/api/v1/actions/{ref}/execute", json={
         "parameters": {"cmd": "echo hello; echo oops >&2", "who": "x"}}).get_json()
@@ -54,7 +54,7 @@ def test_local_shell_cmd_streams_output_and_result(worker_api, make_action):
 
 
 def test_failing_command_ends_failed_with_its_exit_code(worker_api, make_action):
-    ref = make_action("demo.fails", "local-shell-cmd")
+    ref = make_action("demo.fails", "local-shell-cmd", parameters={"cmd": {"type": "string"}})
 
     created = worker_api.post(f"/api/v1/actions/{ref}/execute", json={"parameters": {"cmd": "exit 3"}}).get_json()
 
@@ -102,7 +102,10 @@ def test_python_script_returns_its_result(worker_api, make_action, tmp_path):
 
 
 def test_http_request_calls_a_local_server(worker_api, make_action, http_server):
-    ref = make_action("web.call", "http-request")
+    ref = make_action("web.call", "http-request", parameters={
+        "url": {}, "method": {}, "body": {},
+        "allowed_networks": {"default": ["127.0.0.1"], "immutable": True},  # the test server's loopback
+    })
 
     created = worker_api.post(f"/api/v1/actions/{ref}/execute", json={"parameters": {
         "url": f"{http_server.url}/things?x=1", "method": "POST", "body": {"name": "gizmo"}}}).get_json()
@@ -131,7 +134,7 @@ def test_parameters_render_templates_from_other_parameters(worker_api, make_acti
 def test_rerun_repeats_with_overrides(worker_api, make_action, committed_db):
     from app.models import Action
 
-    ref = make_action("demo.echo", "local-shell-cmd")
+    ref = make_action("demo.echo", "local-shell-cmd", parameters={"cmd": {"type": "string"}})
     first = worker_api.post(f"/api/v1/actions/{ref}/execute", json={"parameters": {"cmd": "echo one"}}).get_json()
     wait_until_done(worker_api, first["id"])
 

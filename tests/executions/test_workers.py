@@ -68,7 +68,7 @@ def only_on(app, worker: str, celery_worker):
 def test_a_sigkilled_worker_leaves_its_execution_abandoned_via_beat(app, worker_api, make_action, celery_worker,
                                                                   second_worker, beat):
     name, proc = second_worker
-    ref = make_action("crash.whole", "local-shell-cmd")
+    ref = make_action("crash.whole", "local-shell-cmd", parameters={"cmd": {"type": "string"}})
     with only_on(app, name, celery_worker):
         created = execute(worker_api, ref, cmd="echo shell=$$; sleep 300 & echo child=$!; wait")
         running = wait_until_status(worker_api, created["id"], "running")
@@ -93,7 +93,7 @@ def test_a_sigkilled_worker_leaves_its_execution_abandoned_via_beat(app, worker_
 def test_cancel_reaches_the_worker_on_the_other_host(app, worker_api, make_action, celery_worker, second_worker):
     name, proc = second_worker
     pool_before = [p.pid for p in psutil.Process(proc.pid).children()]
-    ref = make_action("crash.remote", "local-shell-cmd")
+    ref = make_action("crash.remote", "local-shell-cmd", parameters={"cmd": {"type": "string"}})
     with only_on(app, name, celery_worker):
         created = execute(worker_api, ref, cmd="sleep 300 & echo child=$!; wait")
         sleeper = int(wait_for(lambda: logged(worker_api, created["id"], r"child=(\d+)")).group(1))
@@ -126,7 +126,8 @@ def follow_events(worker_api, execution_id: int):
 
 
 def test_done_when_lines_arrive_live_then_a_sleep_is_canceled(worker_api, make_action):
-    ref = make_action("done.local", "local-shell-cmd", parameters={"timeout": {"type": "integer", "default": 60}})
+    ref = make_action("done.local", "local-shell-cmd", parameters={"timeout": {"type": "integer", "default": 60},
+                                                                  "cmd": {"type": "string"}})
     created = execute(worker_api, ref, cmd="for i in 1 2 3; do echo $i; sleep 1; done")
 
     seen = []

@@ -100,6 +100,39 @@ def test_a_bad_field_names_file_and_field(api, acme, db_session, file, text, fie
         assert errors[file][field] == [message]
 
 
+SHELL_ACTION = ("name: sh\nrunner_type: local-shell-cmd\ntimeout: 30\nparameters:\n"
+                "  cmd: {default: uptime, immutable: true}\n  env: {type: object}\n")
+RULE = "name: bad\ntrigger: {type: acme.ping}\naction:\n  ref: acme.sh\n  parameters: "
+
+
+@pytest.mark.parametrize(("parameters", "field", "message"), [
+    ("{cwd: /}", "action.parameters.cwd",
+     "'cwd' is a parameter of the local-shell-cmd runner that action acme.sh does not expose."),
+    ("{timeout: 31}", "action.parameters.timeout",
+     "'timeout' may be at most 30 seconds for action acme.sh (its own timeout)."),
+    ("{env: {BASH_ENV: /tmp/x}}", "action.parameters.env",
+     "'BASH_ENV' changes how a shell or an interpreter starts; only the action's metadata may set it."),
+    ("{env: {LD_PRELOAD: '{{ trigger.lib }}'}}", "action.parameters.env",
+     "'LD_PRELOAD' changes how a shell or an interpreter starts; only the action's metadata may set it."),
+])
+def test_a_rule_setting_what_a_caller_may_not_names_file_and_field(api, acme, db_session, parameters, field,
+                                                                     message):
+    acme.write("acme/actions/sh.yaml", SHELL_ACTION)
+    acme.write("acme/rules/bad.yaml", RULE + parameters + "\n")
+    errors = error_for(api, db_session)
+    assert errors == {"rules/bad.yaml": {field: [message]}}
+
+
+def test_pack_metadata_may_set_startup_names_and_rules_their_declared_parameters(api, acme, db_session):
+    acme.write("acme/actions/sh.yaml", SHELL_ACTION.replace("env: {type: object}",
+                                                            "env: {type: object, default: {BASH_ENV: /opt/rc}}"))
+    acme.write("acme/rules/good.yaml", RULE.replace("bad", "good") + "{env: {STAGE: prod}, timeout: 30}\n")
+    response = register(api, "acme")
+    assert response.status_code == 200, response.json
+    assert db_session.scalar(select(Rule).where(Rule.ref == "acme.good")).action_parameters == {
+        "env": {"STAGE": "prod"}, "timeout": 30}
+
+
 def test_an_invalid_parameter_schema_names_the_parameter(api, acme, db_session):
     acme.write("acme/actions/bad.yaml",
                "name: bad\nrunner_type: noop\nparameters:\n  count: {type: integer, default: many}\n"
