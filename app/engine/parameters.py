@@ -2,7 +2,8 @@
 
 A parameter schema is a dict ``{name: definition}`` where a definition is a JSON Schema
 property (``type``, ``enum``, ``minimum``, ``items``, ...) plus Patchbay/StackStorm keys:
-``required``, ``default``, ``secret``, ``immutable``, ``position`` and ``description``.
+``required``, ``default``, ``secret``, ``immutable``, ``position``, ``allow_options`` and
+``description``.
 """
 
 from __future__ import annotations
@@ -12,13 +13,26 @@ from typing import Any
 
 import referencing
 import referencing.exceptions
-from jsonschema import Draft7Validator
+from jsonschema import Draft7Validator, validators
 from jsonschema.exceptions import SchemaError, UnknownType
 
-EXTRA_KEYS = {"required", "default", "secret", "immutable", "position", "description", "title"}
+from app.engine.schema_patterns import SCHEMA_FORMATS, TIMED_KEYWORDS, pattern_budget
+
+EXTRA_KEYS = {"required", "default", "secret", "immutable", "position", "description", "title", "allow_options"}
 JSON_TYPES = {"string", "integer", "number", "boolean", "object", "array", "null"}
 PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}\Z")  # \Z: "$" lets a trailing newline in
 MASK = "********"
+# Request headers whose values are credentials: the ``headers`` parameter keeps them in Vault
+# (under SECRET_HEADERS, which no parameter can be named) and shows them masked.
+HEADERS = "headers"
+SECRET_HEADERS = "headers:credentials"
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key",
+                                "api-key", "apikey", "x-auth-token", "x-access-token", "private-token",
+                                "x-vault-token", "x-amz-security-token", "x-csrf-token", "x-xsrf-token"})
+CREDENTIAL_WORDS = ("auth", "token", "secret", "password", "passwd", "api-key", "api_key", "apikey", "cookie",
+                    "session", "credential", "signature")
+# The http-request runner's allow-list of internal destinations (tasks/runners/http_request.py).
+ALLOWED_NETWORKS = "allowed_networks"
 
 
 # An empty registry: a "$ref" may point inside its own schema, never at a URL. jsonschema's
@@ -31,9 +45,13 @@ _UNUSABLE = (RecursionError, referencing.exceptions.Unresolvable)
 _BROKEN_SCHEMA = (*_UNUSABLE, SchemaError, UnknownType, re.error)
 
 
+# Draft 7 with its regular expressions on a time budget (app.engine.schema_patterns).
+_TimedDraft7Validator = validators.extend(Draft7Validator, TIMED_KEYWORDS)
+
+
 def validator(schema: Any) -> Draft7Validator:
     """A Draft 7 validator for ``schema`` that never fetches remote references."""
-    return Draft7Validator(schema, registry=_NO_REMOTE_REFS)
+    return _TimedDraft7Validator(schema, registry=_NO_REMOTE_REFS)
 
 
 def json_schema_errors(schema: Any) -> list[str]:
@@ -41,10 +59,12 @@ def json_schema_errors(schema: Any) -> list[str]:
     if not isinstance(schema, dict):
         return ["Must be a JSON Schema object."]
     try:
-        Draft7Validator.check_schema(schema)
+        Draft7Validator.check_schema(schema, format_checker=SCHEMA_FORMATS)
     except SchemaError as exc:
         where = "/".join(str(p) for p in exc.path)
-        return [f"Not a valid JSON Schema{f' at {where!r}' if where else ''}: {exc.message}"]
+        # A format failure (a pattern that cannot compile) carries its reason as the cause.
+        return [f"Not a valid JSON Schema{f' at {where!r}' if where else ''}: {exc.message}"
+                + (f" ({exc.cause})" if exc.cause else "")]
     except _UNUSABLE:
         return ["The schema is nested too deeply or has unresolvable references."]
     return []
@@ -57,7 +77,8 @@ def instance_errors(schema: dict[str, Any], instance: Any, *, allow_templates: b
     its type is only known once rendered.
     """
     try:
-        found = sorted(validator(schema).iter_errors(instance), key=lambda e: (list(e.absolute_path), e.message))
+        with pattern_budget():
+            found = sorted(validator(schema).iter_errors(instance), key=lambda e: (list(e.absolute_path), e.message))
     except _BROKEN_SCHEMA:
         return ["The schema cannot be used: it is invalid, nested too deeply or has unresolvable references."]
     messages = []
@@ -91,7 +112,7 @@ def schema_errors(parameters: Any) -> dict[str, list[str]]:
         unknown_types = [k for k in kinds if k not in JSON_TYPES]
         if unknown_types:
             problems.append(f"Unknown type {unknown_types[0]!r}; use one of {', '.join(sorted(JSON_TYPES))}.")
-        for flag in ("required", "secret", "immutable"):
+        for flag in ("required", "secret", "immutable", "allow_options"):
             if flag in definition and not isinstance(definition[flag], bool):
                 problems.append(f"'{flag}' must be true or false.")
         if "position" in definition:
@@ -105,9 +126,10 @@ def schema_errors(parameters: Any) -> dict[str, list[str]]:
         prop = _property_schema(definition)
         if not unknown_types:
             try:
-                Draft7Validator.check_schema(prop)
+                Draft7Validator.check_schema(prop, format_checker=SCHEMA_FORMATS)
             except SchemaError as exc:
-                problems.append(f"Not a valid JSON Schema property: {exc.message}")
+                problems.append(f"Not a valid JSON Schema property: {exc.message}"
+                                + (f" ({exc.cause})" if exc.cause else ""))
             except _UNUSABLE:
                 problems.append("The definition is nested too deeply.")
             else:
@@ -117,6 +139,9 @@ def schema_errors(parameters: Any) -> dict[str, list[str]]:
                         problems.append(f"'default' does not match the definition: {default_errors[0]}")
         if definition.get("immutable") and "default" not in definition:
             problems.append("An immutable parameter needs a 'default'.")
+        if name == ALLOWED_NETWORKS and definition.get("immutable") is not True:
+            # It widens where http-request may connect: no caller or rule may choose it.
+            problems.append(f"'{ALLOWED_NETWORKS}' must be declared 'immutable: true' with a 'default'.")
         if problems:
             errors[str(name)] = problems
     return errors
@@ -131,8 +156,42 @@ def secret_names(parameters: dict[str, Any]) -> set[str]:
 
 
 def mask_secrets(values: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with secret parameters and credential headers shown as ``********``."""
     secrets = secret_names(parameters)
-    return {k: (MASK if k in secrets and v is not None else v) for k, v in (values or {}).items()}
+    masked = {k: (MASK if k in secrets and v is not None else v) for k, v in (values or {}).items()}
+    credentials = credential_headers(values, parameters)
+    if credentials:
+        masked[HEADERS] = {k: (MASK if k in credentials else v) for k, v in values[HEADERS].items()}
+    return masked
+
+
+def credential_header(name: Any) -> bool:
+    lowered = str(name).lower()
+    return lowered in CREDENTIAL_HEADERS or any(word in lowered for word in CREDENTIAL_WORDS)
+
+
+def credential_headers(values: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
+    """The credential entries of the ``headers`` parameter (unless it is a secret as a whole)."""
+    headers = (values or {}).get(HEADERS)
+    if not isinstance(headers, dict) or HEADERS in secret_names(parameters):
+        return {}
+    return {k: v for k, v in headers.items() if credential_header(k) and v is not None and v != MASK}
+
+
+def vault_secrets(values: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
+    """What Vault keeps for an execution: secret parameters, and credential headers apart."""
+    found = {name: values[name] for name in secret_names(parameters) if values.get(name) is not None}
+    credentials = credential_headers(values, parameters)
+    return {**found, SECRET_HEADERS: credentials} if credentials else found
+
+
+def restore_secrets(values: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
+    """The row's masked ``values`` with what Vault kept (``vault_secrets``) put back."""
+    restored = {**values, **{k: v for k, v in stored.items() if k != SECRET_HEADERS}}
+    headers, credentials = restored.get(HEADERS), stored.get(SECRET_HEADERS)
+    if isinstance(headers, dict) and isinstance(credentials, dict):
+        restored[HEADERS] = {k: credentials.get(k, v) if v == MASK else v for k, v in headers.items()}
+    return restored
 
 
 def value_errors(parameters: dict[str, Any], values: Any, *, allow_templates: bool = False) -> dict[str, list[str]]:
