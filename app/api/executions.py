@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from select import POLLIN, poll
 
-from flask import Response, request, stream_with_context
+from flask import Response, current_app, request, stream_with_context
 from flask.views import MethodView
 from sqlalchemy import select
 
 from app.api.common import Blueprint, apply_sort, paginate
 from app.db import db
+from app.errors import APIError
 from app.extensions import redis_client
 from app.models import Execution
 from app.models.execution import TERMINAL
@@ -29,7 +32,7 @@ from app.security import current_principal, requires
 from app.security.decorators import ensure_pack_permission
 from app.services import execution_queries as queries
 from app.services import executions as service
-from app.services.execution_logs import read_lines
+from app.services.execution_logs import StreamRefused, StreamSlot, read_lines, take_stream_slot
 
 blp = Blueprint("executions", __name__, url_prefix="/api/v1/executions",
                 description="Executions: runs of actions, their state, logs and results")
@@ -45,8 +48,6 @@ FOLLOW_BATCH = 1000
 # EventSource reconnect with Last-Event-ID and go on.
 FOLLOW_MAX_SECONDS = 50
 FOLLOW_RETRY_MS = 500
-
-
 def _visible_execution(execution_id: int, permission: str = "executions:view") -> Execution:
     execution = service.get_execution(execution_id)
     ensure_pack_permission(permission, execution.pack_name)
@@ -138,19 +139,22 @@ class ExecutionRerun(MethodView):
 class ExecutionLogs(MethodView):
     @requires("executions:view", pack_from=None)
     @blp.arguments(LogArgs, location="query")
-    @blp.response(200, LogLineSchema(many=True))
+    @blp.response(200, LogLineSchema(many=True), headers={"X-Next-Offset": {
+        "description": "the offset that reads on after this page", "schema": {"type": "integer"}}})
     @blp.alt_response(404, description="No such execution")
+    @blp.alt_response(429, description="Too many live streams open (follow=true); see Retry-After")
     @blp.doc(responses={"200": {"content": {"text/event-stream": {"schema": {
         "type": "string", "description": "with follow=true: `id: <seq>` / `data: <line JSON>` events, then `event: end`"}}}}})
     def get(self, args, execution_id):
         """Read an execution's output lines
 
         Lines are `{seq, ts, stream, line}` with `stream` stdout, stderr or system; `offset`
-        returns the lines after that seq. With `follow=true` the answer is a
-        `text/event-stream`: one event per line (its `id` is the seq, so a reconnecting
-        client resumes with `Last-Event-ID`), then an `end` event with the final status. One
-        answer lasts at most 50 s: a stream that closes without `end` is resumed by reconnecting
-        (EventSource does so by itself).
+        returns the lines after that seq, at most `limit` of them; `X-Next-Offset` is the offset
+        that reads on. With `follow=true` the answer is a `text/event-stream`: one event per
+        line (its `id` is the seq, so a reconnecting client resumes with `Last-Event-ID`), then
+        an `end` event with the final status. One answer lasts at most 50 s: a stream that
+        closes without `end` is resumed by reconnecting (EventSource does so by itself). Live
+        streams are capped per identity and in total (`429` with `Retry-After` above a cap).
         """
         execution = _visible_execution(execution_id)
         if args["follow"]:
@@ -158,33 +162,92 @@ class ExecutionLogs(MethodView):
             last_event = request.headers.get("Last-Event-ID", "")
             if last_event.isdigit():
                 after = max(after, int(last_event))
-            return Response(stream_with_context(_follow(execution.id, after, args.get("stream"))),
-                            mimetype="text/event-stream",
-                            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-        return read_lines(redis_client(), execution.id, execution.status in TERMINAL,
+            slot = _take_slot()
+            try:
+                gone = _disconnect_probe(request.environ.get("gunicorn.socket"))
+                response = Response(stream_with_context(_follow(execution.id, after, args.get("stream"), slot, gone)),
+                                    mimetype="text/event-stream",
+                                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+            except BaseException:
+                slot.release()
+                raise
+            # Also when the stream never started (the client left at once): closing frees the slot.
+            response.call_on_close(slot.release)
+            return response
+        page = read_lines(redis_client(), execution.id, execution.status in TERMINAL,
                           args["offset"], args.get("stream"), args["limit"])
+        return page.lines, {"X-Next-Offset": str(page.next_offset)}
 
 
-def _follow(execution_id: int, after: int, stream: str | None) -> Iterator[str]:
+def _take_slot() -> StreamSlot:
+    config = current_app.config
+    try:
+        return take_stream_slot(
+            redis_client(), current_principal().identity.id, lifetime=FOLLOW_MAX_SECONDS,
+            per_identity=config["FOLLOW_STREAMS_PER_IDENTITY"], total=config["FOLLOW_STREAMS_TOTAL"],
+            per_process=config["FOLLOW_STREAM_THREADS"],
+            now=time.monotonic())
+    except StreamRefused as refused:
+        raise APIError(f"{refused.message} Try again in {refused.retry_after} s.", code=429,
+                       headers={"Retry-After": str(refused.retry_after)}) from None
+
+
+def _disconnect_probe(sock: socket.socket | None) -> Callable[[], bool]:
+    """Whether the client has closed its connection, without waiting for a write to fail.
+
+    Needs the server's socket (gunicorn puts it in the environ); elsewhere a disconnect shows
+    at the next write, within KEEPALIVE_SECONDS.
+    """
+    if sock is None:
+        return lambda: False
+    poller = poll()
+    poller.register(sock, POLLIN)
+
+    def gone() -> bool:
+        if not poller.poll(0):
+            return False
+        try:
+            return sock.recv(1, socket.MSG_PEEK) == b""  # readable and empty: the peer closed
+        except ValueError:  # a TLS socket cannot peek: rely on the next write
+            return False
+        except OSError:
+            return True
+
+    return gone
+
+
+def _follow(execution_id: int, after: int, stream: str | None, slot: StreamSlot,
+            client_gone: Callable[[], bool]) -> Iterator[str]:
+    try:
+        yield from _follow_lines(execution_id, after, stream, client_gone)
+    finally:
+        slot.release()
+
+
+def _follow_lines(execution_id: int, after: int, stream: str | None,
+                  client_gone: Callable[[], bool]) -> Iterator[str]:
     client = redis_client()
     last_sent = started = time.monotonic()
     yield f"retry: {FOLLOW_RETRY_MS}\n\n"
     while True:
         if time.monotonic() - started > FOLLOW_MAX_SECONDS:
             return  # not ended: the client reconnects (Last-Event-ID) and resumes after `after`
+        if client_gone():
+            return
         status = db.session.scalar(select(Execution.status).where(Execution.id == execution_id))
         terminal = status in TERMINAL
-        lines = read_lines(client, execution_id, terminal, after, None, FOLLOW_BATCH)
+        # One bounded page per poll, whatever the log holds.
+        page = read_lines(client, execution_id, terminal, after, None, FOLLOW_BATCH)
         db.session.rollback()  # hold no connection while waiting
-        for line in lines:
+        for line in page.lines:
             after = line["seq"]
             if stream is None or line["stream"] == stream:
                 yield f"id: {line['seq']}\ndata: {json.dumps(line)}\n\n"
                 last_sent = time.monotonic()
-        if terminal and len(lines) < FOLLOW_BATCH:
+        if terminal and len(page.lines) < FOLLOW_BATCH:
             yield f"event: end\ndata: {json.dumps({'status': status})}\n\n"
             return
-        if not lines:
+        if not page.lines:
             if time.monotonic() - last_sent > KEEPALIVE_SECONDS:
                 yield ": keepalive\n\n"
                 last_sent = time.monotonic()
