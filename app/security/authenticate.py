@@ -16,6 +16,7 @@ from sqlalchemy import select
 from app.db import db, utcnow
 from app.errors import Unauthorized
 from app.models import ApiKey, Identity, PermissionGrant, Role, RoleAssignment
+from app.security.keys import API_KEY_HASHING, derived_key
 from app.security.principal import Principal
 from app.security.tokens import is_revoked, issued_at
 
@@ -24,9 +25,35 @@ API_KEY_PREFIX = "pbk"
 
 
 def hash_api_key(secret: str) -> str:
+    """HMAC-SHA256 of a key under the API-key hashing key derived from SECRET_KEY."""
     # API keys are 256 random bits, so a fast keyed hash is as safe as a slow one and keeps
     # per-request authentication cheap (passwords, being guessable, use argon2).
+    key = derived_key(current_app.config["SECRET_KEY"], API_KEY_HASHING)
+    return hmac.new(key.encode(), secret.encode(), hashlib.sha256).hexdigest()
+
+
+def legacy_api_key_hash(secret: str) -> str:
+    """The hash keys were stored under before the derived key: HMAC keyed by SECRET_KEY."""
     return hmac.new(current_app.config["SECRET_KEY"].encode(), secret.encode(), hashlib.sha256).hexdigest()
+
+
+def _matching_key(key: ApiKey | None, raw: str) -> bool:
+    """Whether ``raw`` is ``key``'s secret; a key stored with the legacy hash is rehashed."""
+    if key is None:
+        return False
+    if hmac.compare_digest(key.key_hash, hash_api_key(raw)):
+        return True
+    legacy = legacy_api_key_hash(raw)
+    if not hmac.compare_digest(key.key_hash, legacy):
+        return False
+    # Issued before the derived key: move it to the new hash once, in place (the guard on the
+    # old hash makes two concurrent first uses harmless).
+    new_hash = hash_api_key(raw)
+    db.session.execute(
+        ApiKey.__table__.update().where(ApiKey.id == key.id, ApiKey.key_hash == legacy).values(key_hash=new_hash)
+    )
+    db.session.commit()
+    return True
 
 
 def new_api_key() -> tuple[str, str, str]:
@@ -66,8 +93,7 @@ def _from_api_key(raw: str) -> Principal:
     key = db.session.scalar(select(ApiKey).where(ApiKey.prefix == parts[1]))
     now = utcnow()
     if (
-        key is None
-        or not hmac.compare_digest(key.key_hash, hash_api_key(raw.strip()))
+        not _matching_key(key, raw.strip())
         or key.revoked_at is not None
         or (key.expires_at is not None and key.expires_at <= now)
         or not key.identity.enabled

@@ -17,12 +17,10 @@ KEY_PREFIX = "patchbay:ratelimit"
 
 
 def client_address() -> str:
-    # Behind Heroku's router (or any proxy) REMOTE_ADDR is the proxy's for everyone; the
-    # proxy appends the address it saw as the last X-Forwarded-For hop, which a client cannot
-    # forge (earlier hops it can, so they are ignored).
-    forwarded = request.headers.get("X-Forwarded-For", "")
-    last_hop = forwarded.split(",")[-1].strip()[:64]
-    return last_hop or request.remote_addr or "unknown"
+    """The caller's address: the peer, or what the PROXY_HOPS trusted proxies say it is."""
+    # Never X-Forwarded-For read here: a client writes whatever it likes in it. ProxyFix
+    # (app.security.edge) puts the address the trusted proxies saw into remote_addr.
+    return (request.remote_addr or "unknown")[:64]
 
 
 def attempted_username() -> str:

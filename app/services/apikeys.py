@@ -1,7 +1,8 @@
 """API keys: machine credentials acting with their owner's permissions, or fewer.
 
-Only an HMAC-SHA256 of a key is stored (see app.security.authenticate.hash_api_key for why
-not argon2); the key itself is returned once, by ``create_api_key``.
+Only an HMAC-SHA256 of a key, under its own key derived from SECRET_KEY, is stored (see
+app.security.authenticate.hash_api_key for why not argon2); the key itself is returned once,
+by ``create_api_key``.
 """
 
 from __future__ import annotations

@@ -12,12 +12,15 @@ from datetime import datetime
 from typing import Any
 
 from flask import Flask, g, has_request_context, request
+from limits import parse
 from sqlalchemy import Select, insert, select
 
 from app.db import db, utcnow
 from app.engine.unstorable import map_strings, storable
+from app.errors import APIError
 from app.models import AuditEntry
-from app.security.ratelimit import client_address
+from app.security.authenticate import authenticate
+from app.security.ratelimit import client_address, limiter
 from app.security.routes import declared_access
 
 log = logging.getLogger("patchbay.audit")
@@ -26,6 +29,9 @@ MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 API_PREFIX = "/api/v1/"
 # URL arguments that name the resource, most specific first.
 RESOURCE_ARGS = ("ref", "name", "id", "key_id", "identity_id", "execution_id", "event_id", "inquiry_id")
+# Entries written for callers nobody authenticated (failed logins, 401s), per client address:
+# enough for every attempt the login rate limit lets through, not enough to flood the table.
+ANONYMOUS_ENTRIES = parse("30 per minute")
 
 
 def outcome_for(status_code: int) -> str:
@@ -53,7 +59,7 @@ def record_audit(action: str, resource_type: str, resource_ref: str | None = Non
         request_actor, extra = _request_actor()
         actor = actor or request_actor
         request_id = g.get("request_id")
-        # The proxy's address is everyone's; the hop it appended is the caller's.
+        # The peer, or the client the trusted proxies name (PROXY_HOPS); never a raw header.
         remote_addr = client_address()
     values = {
         "created_at": utcnow(), "actor": _text(actor, 255), "action": _text(action, 128),
@@ -102,6 +108,13 @@ def install_audit_hook(app: Flask) -> None:
     def audit_mutations(response):
         if request.method not in MUTATING_METHODS or not request.path.startswith(API_PREFIX):
             return response
+        if request.endpoint is None and _caller() is None:
+            # A 404/405 on no route: nothing happened, and anyone could write rows this way.
+            return response
+        if g.get("principal") is None and not _within_anonymous_budget():
+            log.warning("audit entries for unauthenticated calls from %s are over budget; not written",
+                        client_address())
+            return response
         access = declared_access(app, request.endpoint, request.method)
         action = access.permission or ("authenticated" if access.authenticated
                                        else "public" if access.public else "unrouted")
@@ -119,6 +132,25 @@ def install_audit_hook(app: Flask) -> None:
         except Exception:  # noqa: BLE001 - the call already happened; losing its answer helps no one
             log.exception("could not write the audit entry")
         return response
+
+
+def _caller():
+    """The authenticated caller of a request no view handled, or None (bad credentials too)."""
+    try:
+        principal = authenticate()
+    except APIError:
+        return None
+    if principal is not None:
+        g.principal = principal
+    return principal
+
+
+def _within_anonymous_budget() -> bool:
+    try:
+        return limiter.limiter.hit(ANONYMOUS_ENTRIES, "audit-anonymous", client_address())
+    except Exception:  # noqa: BLE001 - without Redis the entry is written: losing it is worse
+        log.warning("could not count unauthenticated audit entries", exc_info=True)
+        return True
 
 
 def filter_audit(query: Select, args: dict[str, Any]) -> Select:

@@ -186,3 +186,95 @@ def test_config_schema_forms_and_their_secrets():
     assert secret_config_keys(flat) == {"token"} == secret_config_keys(full)
     assert secret_config_keys({"type": "object"}) == set()
     assert secret_config_keys(None) == set()
+
+
+# Backtracks exponentially in Python's re and in regex alike (unlike "^(a+)+$", which regex
+# answers at once); either must answer within the budget.
+CATASTROPHIC = ["^(a|a)*$", "^(a+)+$", "^(a|aa)+$"]
+HOSTILE_VALUE = "a" * 40 + "!"
+
+
+def timed(call):
+    import time
+
+    started = time.monotonic()
+    result = call()
+    return result, time.monotonic() - started
+
+
+@pytest.mark.parametrize("pattern", CATASTROPHIC)
+def test_a_catastrophic_pattern_against_a_value_answers_quickly(pattern):
+    parameters = {"name": {"type": "string", "pattern": pattern}}
+    errors, took = timed(lambda: value_errors(parameters, {"name": HOSTILE_VALUE}))
+    assert took < 1.5
+    (message,) = errors["name"]
+    assert "in time" in message or "does not match" in message
+    assert value_errors(parameters, {"name": "aaaa"}) == {}
+
+
+def test_running_out_of_time_is_a_validation_error_naming_the_pattern():
+    errors = value_errors({"name": {"type": "string", "pattern": "^(a|a)*$"}}, {"name": HOSTILE_VALUE})
+    assert errors == {"name": ["Could not be checked against the pattern '^(a|a)*$' in time (0.25 s): "
+                               "the pattern backtracks too much; simplify it."]}
+
+
+def test_a_catastrophic_default_is_refused_when_the_schema_is_checked():
+    errors, took = timed(lambda: schema_errors({
+        "name": {"type": "string", "pattern": "^(a|a)*$", "default": HOSTILE_VALUE}}))
+    assert took < 1.5
+    assert "'default' does not match the definition" in errors["name"][0] and "in time" in errors["name"][0]
+
+
+def test_every_pattern_of_one_value_shares_one_budget():
+    # A thousand items each just under a per-match limit would hold the request for minutes.
+    parameters = {"names": {"type": "array", "items": {"type": "string", "pattern": "^(a|a)*$"}}}
+    errors, took = timed(lambda: value_errors(parameters, {"names": [HOSTILE_VALUE] * 200}))
+    assert took < 1.5
+    assert "in time" in errors["names"][0]
+
+
+@pytest.mark.parametrize("schema", [
+    {"type": "object", "patternProperties": {"^(a|a)*$": {"type": "string"}}},
+    {"type": "object", "patternProperties": {"^(a|a)*$": {"type": "string"}}, "additionalProperties": False},
+    {"type": "object", "properties": {"inner": {"type": "string", "pattern": "^(a|a)*$"}}},
+])
+def test_patterns_on_keys_and_nested_values_are_bounded_too(schema):
+    instance = {HOSTILE_VALUE: "x"} if "patternProperties" in schema else {"inner": HOSTILE_VALUE}
+    errors, took = timed(lambda: instance_errors(schema, instance))
+    assert took < 1.5
+    assert any("in time" in message for message in errors), errors
+
+
+def test_pattern_properties_and_additional_properties_still_validate():
+    schema = {"type": "object", "patternProperties": {"^x_": {"type": "integer"}}, "additionalProperties": False}
+    assert instance_errors(schema, {"x_a": 1}) == []
+    assert instance_errors(schema, {"x_a": "no"}) == ["x_a: 'no' is not of type 'integer'"]
+    assert instance_errors(schema, {"y": 1}) == ["'y' does not match any of the regexes: '^x_'"]
+    closed = {"type": "object", "properties": {"a": {}}, "additionalProperties": False}
+    assert instance_errors(closed, {"a": 1, "b": 2}) == ["Additional properties are not allowed ('b' was unexpected)"]
+    assert instance_errors({"type": "object", "additionalProperties": {"type": "integer"}}, {"n": "x"}) == [
+        "n: 'x' is not of type 'integer'"]
+
+
+@pytest.mark.parametrize("pattern", ["(?:a{65535}){65535}", "((a{1000}){1000}){1000}", "x{4294967294}"])
+def test_a_pattern_too_large_to_compile_is_refused_not_built(pattern):
+    # The regex module writes fixed repetitions out when it compiles: these would take gigabytes.
+    errors, took = timed(lambda: schema_errors({"name": {"type": "string", "pattern": pattern}}))
+    assert took < 1.5
+    assert "Not a valid JSON Schema property" in errors["name"][0] and "repeats too much" in errors["name"][0]
+    assert json_schema_errors({"type": "object", "properties": {"name": {"pattern": pattern}}})
+    # A schema stored before the check (never validated) fails the value, not the process.
+    (message,) = value_errors({"name": {"type": "string", "pattern": pattern}}, {"name": "a"})["name"]
+    assert "cannot be used" in message and "repeats too much" in message
+
+
+def test_ordinary_patterns_keep_working():
+    parameters = {"sha": {"type": "string", "pattern": "^[0-9a-f]{40}$"},
+                  "host": {"type": "string", "pattern": r"^[a-z0-9.-]+\Z"}}
+    assert schema_errors(parameters) == {}
+    assert value_errors(parameters, {"sha": "0" * 40, "host": "example.org"}) == {}
+    errors = value_errors(parameters, {"sha": "xyz", "host": "a b"})
+    assert errors == {"sha": ["'xyz' does not match '^[0-9a-f]{40}$'"],
+                      "host": ["'a b' does not match '^[a-z0-9.-]+\\\\Z'"]}
+    (unclosed,) = schema_errors({"p": {"type": "string", "pattern": "(unclosed"}})["p"]
+    assert "Not a valid JSON Schema property" in unclosed and "missing )" in unclosed

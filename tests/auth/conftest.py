@@ -57,5 +57,23 @@ def login(anonymous):
     return do
 
 
+@pytest.fixture(scope="session")
+def proxied_app(app):
+    """The app as deployed behind one trusted proxy (PROXY_HOPS=1), as on Heroku."""
+    from app import create_app
+
+    return create_app({"TESTING": True, "PROXY_HOPS": 1})
+
+
+@pytest.fixture
+def behind_one_proxy(proxied_app, db_session):
+    """behind_one_proxy(headers=None) -> ApiClient on the app that trusts one proxy hop."""
+
+    def make(headers: dict[str, str] | None = None) -> ApiClient:
+        return ApiClient(proxied_app.test_client(), headers)
+
+    return make
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from app.models import ApiKey
+from app.security.keys import API_KEY_HASHING, JWT_SIGNING, derived_key
 
 
 def key_header(key: str) -> dict[str, str]:
@@ -120,3 +121,43 @@ def test_a_deleted_identitys_keys_stop_working_and_losing_a_permission_narrows_i
     assert api.delete(f"/api/v1/identities/{robot.id}").status_code == 204
     assert anonymous.get("/api/v1/actions", headers=key_header(key)).status_code == 401
     assert db_session.scalar(select(ApiKey).where(ApiKey.name == "deploy")) is None
+
+
+def test_keys_are_hashed_with_their_own_derived_key(client_as, db_session, app):
+    from app.security.authenticate import hash_api_key, legacy_api_key_hash
+
+    created = client_as("operator").post("/api/v1/apikeys", json={"name": "derived"})
+    row = db_session.scalar(select(ApiKey).where(ApiKey.id == created.json["id"]))
+    with app.app_context():
+        assert row.key_hash == hash_api_key(created.json["key"])
+        assert row.key_hash != legacy_api_key_hash(created.json["key"])
+    secret_key = app.config["SECRET_KEY"]
+    # One key per purpose, neither of them SECRET_KEY.
+    assert len({derived_key(secret_key, API_KEY_HASHING), derived_key(secret_key, JWT_SIGNING), secret_key}) == 3
+
+
+def test_a_key_stored_with_the_old_hash_works_and_is_rehashed_in_place(client_as, anonymous, db_session, app):
+    from app.security.authenticate import hash_api_key, legacy_api_key_hash
+
+    created = client_as("operator").post("/api/v1/apikeys", json={"name": "from-before"})
+    key, key_id = created.json["key"], created.json["id"]
+    with app.app_context():
+        old_hash, new_hash = legacy_api_key_hash(key), hash_api_key(key)
+    # As a key issued before the derived key was stored: HMAC keyed by SECRET_KEY itself.
+    db_session.execute(ApiKey.__table__.update().where(ApiKey.id == key_id).values(key_hash=old_hash))
+    db_session.commit()
+
+    def stored_hash() -> str:
+        db_session.expire_all()
+        return db_session.scalar(select(ApiKey.key_hash).where(ApiKey.id == key_id))
+
+    first = anonymous.get("/api/v1/auth/me", headers=key_header(key))
+    assert first.status_code == 200 and first.json["api_key"] == created.json["prefix"]
+    assert stored_hash() == new_hash
+    again = anonymous.get("/api/v1/auth/me", headers=key_header(key))
+    assert again.status_code == 200 and again.json["api_key"] == created.json["prefix"]
+    assert stored_hash() == new_hash
+    # A wrong key with the right prefix matches neither hash and changes nothing.
+    wrong = key[:-4] + ("AAAA" if not key.endswith("AAAA") else "BBBB")
+    assert anonymous.get("/api/v1/auth/me", headers=key_header(wrong)).status_code == 401
+    assert stored_hash() == new_hash

@@ -132,10 +132,11 @@ def test_the_audit_names_the_callers_address_and_the_permission_that_was_missing
     create_trigger("acme.hook")
     create_action("other.secret")
     deployer = client_with([("rules:create", "acme"), ("actions:execute", "acme")])
-    # Behind the router, REMOTE_ADDR is the router's: the hop it appended is the caller.
+    deployer.client.environ_base["REMOTE_ADDR"] = "203.0.113.9"
+    # With no trusted proxy (PROXY_HOPS=0) X-Forwarded-For is the client's own text: ignored.
     answer = deployer.post("/api/v1/rules", json={"pack": "acme", "name": "sneaky", "trigger": "acme.hook",
                                                   "action": "other.secret"},
-                           headers={"X-Request-ID": "req-audit-review-1", "X-Forwarded-For": "203.0.113.9"})
+                           headers={"X-Request-ID": "req-audit-review-1", "X-Forwarded-For": "198.51.100.66"})
     assert answer.status_code == 403
     (entry,) = entries_for("req-audit-review-1")
     assert entry.remote_addr == "203.0.113.9"
@@ -156,11 +157,25 @@ def test_rate_limited_logins_are_audited_as_denied(create_identity, anonymous, a
     assert PASSWORD not in json.dumps(entry.details)
 
 
-def test_a_forwarded_for_hop_with_a_nul_is_still_audited(api):
-    # Without a proxy rewriting it the header is the client's own text: a NUL in it must not
+def test_a_forwarded_for_hop_with_a_nul_is_still_audited(behind_one_proxy, admin, token_for):
+    # A proxy passes on whatever follows the last comma it did not write: a NUL in it must not
     # make PostgreSQL refuse (and so lose) the entry.
+    api = behind_one_proxy(token_for(admin))
     answer = api.post("/api/v1/roles", json={"name": "hop-role"},
                       headers={"X-Request-ID": "req-audit-review-3", "X-Forwarded-For": "1.2.3.4, 5.6.7.8\x00x"})
     assert answer.status_code == 201
     (entry,) = entries_for("req-audit-review-3")
     assert entry.remote_addr == "5.6.7.8\\x00x"
+
+
+def test_an_anonymous_call_to_no_route_is_not_audited(anonymous, api):
+    for method, path, headers in [("POST", "/api/v1/no-such-route", {}), ("DELETE", "/api/v1/packs", {}),
+                                  ("PUT", "/api/v1/whatever/1", {"Authorization": "Bearer forged"})]:
+        request_id = f"req-audit-unrouted-{method}"
+        answer = anonymous.request(method, path, headers={**headers, "X-Request-ID": request_id})
+        assert answer.status_code in (404, 405)
+        assert entries_for(request_id) == []
+    # Someone authenticated who calls no route is audited: it may be a probe worth seeing.
+    assert api.delete("/api/v1/packs", headers={"X-Request-ID": "req-audit-unrouted-admin"}).status_code == 405
+    (entry,) = entries_for("req-audit-unrouted-admin")
+    assert (entry.actor, entry.action, entry.status_code) == ("admin", "unrouted", 405)

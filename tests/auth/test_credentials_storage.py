@@ -23,7 +23,7 @@ def test_passwords_are_stored_as_argon2id_and_never_in_clear(api, db_session, lo
 
 def test_token_lifetimes_come_from_the_configuration(app, create_identity, login, anonymous):
     env = {"DATABASE_URL": "postgresql://x@localhost/x", "REDIS_URL": "redis://localhost:6379/0",
-           "VAULT_ADDR": "http://localhost:8200", "VAULT_TOKEN": "t", "SECRET_KEY": "0123456789abcdef0123",
+           "VAULT_ADDR": "http://localhost:8200", "VAULT_TOKEN": "t", "SECRET_KEY": "0123456789abcdef" * 2,
            "JWT_ACCESS_TOKEN_MINUTES": "5", "JWT_REFRESH_TOKEN_DAYS": "2"}
     configured = lifetimes(load_settings(env))
     assert configured == {"JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=5),

@@ -193,9 +193,22 @@ def test_the_per_username_limit_holds_when_the_address_changes(create_identity, 
     assert blocked.status_code == 429
 
 
-def test_the_per_address_limit_counts_the_proxys_last_hop(create_identity, anonymous, app):
+def test_a_forged_forwarded_for_does_not_escape_the_per_address_limit(create_identity, anonymous, app):
+    create_identity("petra", password=PASSWORD)
+    limit = int(app.config["LOGIN_RATE_LIMIT"].split()[0])
+    # No trusted proxy (PROXY_HOPS=0): each attempt names a new address, all from one peer.
+    for i in range(limit):
+        assert anonymous.post("/api/v1/auth/login", json={"username": f"someone{i}", "password": "wrong-password-x"},
+                              headers={"X-Forwarded-For": f"192.0.2.{i}"}).status_code == 401
+    blocked = anonymous.post("/api/v1/auth/login", json={"username": "petra", "password": PASSWORD},
+                             headers={"X-Forwarded-For": "198.51.100.1"})
+    assert blocked.status_code == 429
+
+
+def test_the_per_address_limit_counts_the_proxys_last_hop(create_identity, behind_one_proxy, app):
     create_identity("peggy", password=PASSWORD)
     limit = int(app.config["LOGIN_RATE_LIMIT"].split()[0])
+    anonymous = behind_one_proxy()
 
     def attempt(username: str, forwarded: str, password: str = "wrong-password-x"):
         return anonymous.post("/api/v1/auth/login", json={"username": username, "password": password},

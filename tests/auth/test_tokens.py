@@ -65,6 +65,19 @@ def test_a_token_signed_with_another_key_is_refused(anonymous, alice_token):
     assert anonymous.get("/api/v1/actions", headers=bearer(token)).status_code == 401
 
 
+def test_a_token_signed_with_secret_key_itself_is_refused(anonymous, app, alice_token, admin):
+    """Tokens are signed with a key derived from SECRET_KEY, never with SECRET_KEY itself."""
+    assert app.config["JWT_SECRET_KEY"] != app.config["SECRET_KEY"]
+    claims = _claims(alice_token) | {"sub": str(admin.id)}
+    forged = jwt.encode(claims, app.config["SECRET_KEY"], algorithm="HS256")
+    answer = anonymous.get("/api/v1/identities", headers=bearer(forged))
+    assert answer.status_code == 401
+    assert answer.json["message"] == "The token is not valid or has expired."
+    # The same claims signed with the derived key are what the server itself issues.
+    genuine = jwt.encode(_claims(alice_token), app.config["JWT_SECRET_KEY"], algorithm="HS256")
+    assert anonymous.get("/api/v1/actions", headers=bearer(genuine)).status_code == 200
+
+
 @pytest.mark.filterwarnings("ignore:The HMAC key is")  # SHA-512 wants a longer key; irrelevant here
 def test_only_hs256_is_accepted_even_with_the_right_key(anonymous, app, alice_token, admin):
     """Algorithm confusion: the header names the algorithm, the server must not let it choose."""
