@@ -13,6 +13,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from urllib.parse import urlsplit
 
 import jwt
@@ -281,3 +282,26 @@ def test_a_secret_rendered_into_a_command_is_on_no_command_line(operator_api, wo
     assert "command.sh" in shown  # the victim's shell was seen, running its private file
     assert secret not in shown
     wait_until_status(worker_api, held["id"], {"canceled"})
+
+
+def test_the_procfiles_worker_holds_no_signing_key_or_admin_password(app, tmp_path):
+    """Heroku gives every process type the same config vars: the Procfile's worker line
+    drops what a worker does not need, so no action can find it there at all."""
+    from tests.worker import procfile_command, stop_group
+
+    env = {**os.environ, "SECRET_KEY": "s" * 40, "PATCHBAY_ADMIN_PASSWORD": "admin-pass-" + os.urandom(4).hex(),
+           "FLOWER_BASIC_AUTH": "ops:flower-" + os.urandom(4).hex(), "WORKER_CONCURRENCY": "1",
+           "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"}
+    command = procfile_command("worker").replace("worker@%h", f"procfile-{os.getpid()}@%h")
+    with open(tmp_path / "worker.log", "wb") as log:
+        proc = subprocess.Popen(["/bin/sh", "-c", command], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        celery = wait_for(lambda: [p for p in psutil.Process(proc.pid).children(recursive=True) + [psutil.Process(proc.pid)]
+                                   if "celery" in " ".join(p.cmdline())], 30)
+        held = celery[0].environ()
+        assert held["DATABASE_URL"] == env["DATABASE_URL"]  # it did get the rest of its configuration
+        assert not {"SECRET_KEY", "PATCHBAY_ADMIN_PASSWORD", "FLOWER_BASIC_AUTH"} & set(held)
+        wait_for(lambda: "ready" in (tmp_path / "worker.log").read_text(errors="replace"), 60)
+    finally:
+        stop_group(proc)
