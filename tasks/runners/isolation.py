@@ -23,6 +23,7 @@ import contextlib
 import fcntl
 import os
 import random
+import re
 import shutil
 import stat
 import subprocess
@@ -32,8 +33,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import psutil
 
 from app.config import ConfigError
 
@@ -134,15 +133,30 @@ def sandbox(isolation: Isolation | None, execution_id: int) -> Iterator[Sandbox]
     uid, lock = _claim_uid(isolation.uids)
     scratch = ""
     try:
-        _end_everything_of(uid)
+        # The lock file says whether the last holder finished its clean-up; a holder that
+        # died (SIGKILL, OOM) left "dirty", and then the sweep runs first.
+        if os.pread(lock, len(CLEAN), 0) != CLEAN:
+            _end_everything_of(uid)
+        _mark(lock, b"dirty")
         scratch = tempfile.mkdtemp(prefix=f"patchbay-exec-{execution_id}-")
         os.chown(scratch, uid, uid)
         yield Sandbox(scratch, uid, lock)
-    finally:
         _end_everything_of(uid)
+        _mark(lock, CLEAN)
+    finally:
+        if os.pread(lock, len(CLEAN), 0) != CLEAN:
+            _end_everything_of(uid)  # an exception on the way: sweep all the same
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
         os.close(lock)  # releases the flock: the uid may be handed out again
+
+
+CLEAN = b"clean"
+
+
+def _mark(lock: int, word: bytes) -> None:
+    os.ftruncate(lock, 0)
+    os.pwrite(lock, word, 0)
 
 
 def _lock_dir() -> Path:
@@ -202,12 +216,24 @@ def _end_everything_of(uid: int) -> None:
 
 
 def _processes_of(uid: int) -> list[int]:
-    """Live (not zombie) processes whose real or effective uid is ``uid``."""
+    """Live (not zombie) processes whose real or effective uid is ``uid``.
+
+    Read from /proc/<pid>/status, not the directory's owner: a process that made itself
+    non-dumpable shows a root-owned /proc entry but keeps its uids there.
+    """
     found = []
-    for process in psutil.process_iter(["uids", "status"]):
-        uids = process.info["uids"]
-        if uids and uid in (uids.real, uids.effective) and process.info["status"] != psutil.STATUS_ZOMBIE:
-            found.append(process.pid)
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/status", "rb") as file:
+                status = file.read(2048)
+        except OSError:
+            continue  # gone meanwhile
+        state = re.search(rb"^State:\s+(\S)", status, re.M)
+        uids = re.search(rb"^Uid:\s+(\d+)\s+(\d+)", status, re.M)
+        if uids and state and state.group(1) != b"Z" and uid in (int(uids.group(1)), int(uids.group(2))):
+            found.append(int(name))
     return found
 
 

@@ -161,3 +161,22 @@ def test_the_outcome_file_is_read_only_as_a_regular_file(tmp_path):
     threading.Thread(target=lambda: (read_outcome(str(fifo)), done.set()), daemon=True).start()
     assert done.wait(5), "reading a FIFO blocked the worker"
     assert read_outcome(str(target)) == {"status": "succeeded", "result": "read through a link"}
+
+
+def test_a_uid_whose_last_holder_died_is_swept_before_it_is_handed_out():
+    if not ROOT_RUN:
+        return  # same-user mode has no uids to hand out
+    single = Isolation(UID, range(62520, 62521))
+    with sandbox(single, 1):
+        pass  # leaves the lock file marked clean
+    # A holder killed mid-run: its lock file still says dirty, its process runs on.
+    lock = next(Path(p) for p in ("/run/patchbay-action-uids/62520", f"{tempfile.gettempdir()}/patchbay-action-uids/62520")
+                if os.path.exists(p))
+    lock.write_bytes(b"dirty")
+    survivor = psutil.Popen(["setpriv", "--reuid=62520", "--regid=62520", "--clear-groups", "sleep", "300"])
+    try:
+        with sandbox(single, 2):
+            assert not live_processes_of(62520)
+    finally:
+        survivor.kill()
+        survivor.wait()
