@@ -31,8 +31,8 @@ from app.engine.templates import TemplateError, render_parameters, shell_paramet
 from app.extensions import redis_client
 from app.logging import execution_id_var, request_id_var
 from app.models import Action, Execution, Pack
+from app.services import execution_events, execution_logs, executions, queue, vault
 from app.services import execution_lifecycle as lifecycle
-from app.services import execution_logs, executions, queue, vault
 from app.services.masking import add_secret_strings, mask_text, mask_value, secret_strings
 from app.services.pack_reader import pack_directory
 from tasks import execution_watch
@@ -150,6 +150,9 @@ def _render(execution: Execution, schema: dict[str, Any], secrets: dict[str, Any
     context = {
         "config": config,
         "trigger": (execution.context or {}).get("trigger", {}),
+        # A rule's templates also see the rule and the event that fired it.
+        "rule": (execution.context or {}).get("rule", {}),
+        "event": (execution.context or {}).get("event", {}),
         "execution": {"id": execution.id, "action": execution.action_ref, "pack": execution.pack_name,
                       "user": execution.user, "rule": execution.rule_ref, "attempt": execution.attempt},
     }
@@ -178,6 +181,14 @@ def _render(execution: Execution, schema: dict[str, Any], secrets: dict[str, Any
     return rendered
 
 
+def _fire_finished(execution_id: int) -> None:
+    try:
+        execution_events.fire_execution_finished(execution_id)
+    except Exception:  # noqa: BLE001 - the execution has ended whatever becomes of its event
+        db.session.rollback()
+        log.exception("execution %s: its core.execution_finished event could not be recorded", execution_id)
+
+
 def _record_end(execution: Execution, outcome: RunResult, writer: execution_logs.LogWriter,
                 hidden: list[str], policy: dict[str, Any]) -> dict[str, Any]:
     client = writer.client
@@ -194,6 +205,7 @@ def _record_end(execution: Execution, outcome: RunResult, writer: execution_logs
     if ended:
         executions.forget_secrets(execution)
         log.info("execution %s ended %s", execution.id, ended)
+        _fire_finished(execution.id)
     else:
         log.info("execution %s had already ended; the runner's outcome (%s) is dropped", execution.id, outcome.status)
     return {"execution": execution.id, "claimed": True, "status": ended or "already ended"}

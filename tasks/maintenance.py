@@ -4,6 +4,10 @@ sweep_executions ends executions whose worker died (stale heartbeat → ``abando
 attempt where the action's retry policy says so) and re-sends ``requested`` executions whose
 message was lost (claims make a duplicate harmless). A Redis lock keeps two sweeps from
 overlapping (two beats by mistake, or a sweep slower than its interval).
+
+sweep_events re-sends events whose message was lost and frees those whose worker died
+mid-way; purge_events deletes events and enforcements past EVENT_RETENTION_DAYS in batches
+(app/services/event_upkeep.py).
 """
 
 from __future__ import annotations
@@ -16,13 +20,17 @@ from flask import current_app
 
 from app.db import db
 from app.extensions import redis_client
+from app.services import event_upkeep, execution_events, execution_logs, executions, queue
 from app.services import execution_lifecycle as lifecycle
-from app.services import execution_logs, executions, queue
+from app.services.events import enqueue_event
 
 log = logging.getLogger("patchbay.maintenance")
 
 LOCK_NAME = "patchbay:lock:sweep-executions"
 LOCK_SECONDS = 120  # longer than a sweep takes; expires by itself if the sweeper dies
+EVENTS_LOCK_NAME = "patchbay:lock:sweep-events"
+PURGE_LOCK_NAME = "patchbay:lock:purge-events"
+PURGE_MAX_BATCHES = 200  # one run deletes at most this many batches; the next run goes on
 
 
 @shared_task(name=queue.SWEEP_EXECUTIONS, acks_late=False)
@@ -67,6 +75,11 @@ def abandon_stale() -> list[int]:
         executions.forget_secrets(execution)
         log.warning("execution %s %s: no heartbeat from %s", execution.id, status, execution.worker_host)
         ended.append(execution.id)
+        try:
+            execution_events.fire_execution_finished(execution.id)
+        except Exception:  # noqa: BLE001 - the execution has ended whatever becomes of its event
+            db.session.rollback()
+            log.exception("execution %s: its core.execution_finished event could not be recorded", execution.id)
     return ended
 
 
@@ -101,3 +114,59 @@ def _queue_length(name: str) -> int:
     for key in keys:
         pipe.llen(key)
     return sum(pipe.execute())
+
+
+def _locked(name: str, seconds: int):
+    lock = redis_client().lock(name, timeout=seconds, blocking=False)
+    return lock if lock.acquire(blocking=False) else None
+
+
+def _release(lock) -> None:
+    try:
+        lock.release()
+    except Exception:  # noqa: BLE001 - it expired meanwhile; nothing to release
+        pass
+
+
+@shared_task(name=queue.SWEEP_EVENTS, acks_late=False)
+def sweep_events() -> dict[str, Any]:
+    lock = _locked(EVENTS_LOCK_NAME, LOCK_SECONDS)
+    if lock is None:
+        return {"skipped": True}
+    try:
+        config = current_app.config
+        released = event_upkeep.release_stuck(config["ABANDON_AFTER_SECONDS"])
+        db.session.commit()
+        if released:
+            log.warning("freed %d event(s) whose worker stopped mid-way: %s", len(released), released[:20])
+        sent: list[int] = []
+        # With messages still waiting, a pending event is most likely behind them, not lost.
+        if _queue_length(queue.EVENTS_QUEUE) == 0:
+            lost = event_upkeep.lost_pending(config["REQUEUE_AFTER_SECONDS"])
+            db.session.rollback()
+            for event in lost:
+                enqueue_event(event)
+                sent.append(event.id)
+        if sent:
+            log.warning("re-sent %d event(s) whose message was lost: %s", len(sent), sent[:20])
+        return {"skipped": False, "released": released, "requeued": sent}
+    finally:
+        _release(lock)
+
+
+@shared_task(name=queue.PURGE_EVENTS, acks_late=False)
+def purge_events() -> dict[str, Any]:
+    lock = _locked(PURGE_LOCK_NAME, 3600)
+    if lock is None:
+        return {"skipped": True}
+    deleted = 0
+    try:
+        for _ in range(PURGE_MAX_BATCHES):
+            count = event_upkeep.purge_batch(current_app.config["EVENT_RETENTION_DAYS"])
+            db.session.commit()  # one short transaction per batch: no long lock on the tables
+            deleted += count
+            if count == 0:
+                break
+    finally:
+        _release(lock)
+    return {"skipped": False, "deleted": deleted}

@@ -11,6 +11,8 @@ def register_blueprints(api: Api) -> None:
         apikeys,
         audit,
         auth,
+        enforcements,
+        events,
         executions,
         health,
         identities,
@@ -20,7 +22,9 @@ def register_blueprints(api: Api) -> None:
         rules,
         sensors,
         triggers,
+        webhooks,
     )
 
-    for module in (health, actions, packs, pack_registration, triggers, sensors, rules, auth, apikeys, identities, roles, audit, executions):
+    for module in (health, actions, packs, pack_registration, triggers, sensors, rules, auth, apikeys, identities, roles, audit, executions, webhooks,
+                   events, enforcements):
         api.register_blueprint(module.blp)

@@ -15,9 +15,11 @@ from app.api.common import (
 from app.api.rule_lists import SORTABLE
 from app.db import db
 from app.models import Action, Rule, Trigger
+from app.schemas.event import RuleTestResultSchema, RuleTestSchema
 from app.schemas.rule import RefField, RuleSchema, RuleUpdateSchema
 from app.security import current_principal, requires
 from app.security.decorators import ensure_pack_permission, pack_of
+from app.services import events, rules_engine
 from app.services import rules as service
 from app.services.content import filter_content
 
@@ -76,7 +78,7 @@ class Rules(MethodView):
         """
         ensure_pack_permission("rules:create", data["pack_name"])
         _require_action_use(data)
-        rule = service.create_rule(data)
+        rule = service.create_rule(data, author=current_principal().name)
         db.session.commit()
         return rule
 
@@ -101,7 +103,7 @@ class RuleByRef(MethodView):
         """
         rule = service.get_rule(ref)
         _require_action_use(data, rule)
-        rule = service.update_rule(rule, data)
+        rule = service.update_rule(rule, data, author=current_principal().name)
         db.session.commit()
         return rule
 
@@ -119,7 +121,7 @@ class RuleEnable(MethodView):
     @blp.response(200, RuleSchema)
     def post(self, ref):
         """Enable a rule"""
-        rule = service.set_enabled(service.get_rule(ref), True)
+        rule = service.set_enabled(service.get_rule(ref), True, author=current_principal().name)
         db.session.commit()
         return rule
 
@@ -130,6 +132,28 @@ class RuleDisable(MethodView):
     @blp.response(200, RuleSchema)
     def post(self, ref):
         """Disable a rule"""
-        rule = service.set_enabled(service.get_rule(ref), False)
+        rule = service.set_enabled(service.get_rule(ref), False, author=current_principal().name)
         db.session.commit()
         return rule
+
+
+@blp.route("/<ref>/test")
+class RuleTest(MethodView):
+    @requires("rules:view")
+    @blp.arguments(RuleTestSchema)
+    @blp.response(200, RuleTestResultSchema)
+    def post(self, data, ref):
+        """Test a rule against a payload or a recorded event
+
+        Answers whether the rule would fire and why: each criterion's path, the value found,
+        the operator, the pattern and its verdict, and the parameters the action would get
+        (secrets masked). Nothing is recorded or run. Testing against an event needs
+        `events:view` on its pack.
+        """
+        rule = service.get_rule(ref)
+        event = None
+        if "event" in data:
+            event = events.get_event(data["event"])
+            ensure_pack_permission("events:view", event.pack_name)
+        payload = event.payload if event is not None else data["payload"]
+        return rules_engine.explain_rule(rule, payload, event)

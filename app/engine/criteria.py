@@ -1,30 +1,67 @@
-"""Rule criteria: ``{"trigger.body.status": {"type": "equals", "pattern": "down"}}``.
+"""Rule criteria operators: ``(value, pattern) -> bool``, with StackStorm's names and aliases.
 
-Operators are pure functions ``(value, pattern) -> bool``; the names (and their aliases)
-follow StackStorm so existing rules load unchanged.
+``{"trigger.body.status": {"type": "equals", "pattern": "down"}}``: the operators are pure
+functions, so existing StackStorm rules load unchanged. ``search`` is StackStorm's list
+operator (its items are matched by nested criteria under ``item.``); it and the ``any`` /
+``all`` groups are evaluated by app/engine/rule_matching.py. Validation of a criteria
+document lives in app/engine/criteria_checks.py.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import re
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from app.engine.schema_patterns import compile_pattern
 
 MISSING = object()
 # What converting an event's value may raise: a payload is anyone's input, an operator never
 # raises on it (a huge number overflows float() or timedelta, a huge timestamp fromtimestamp).
 _BAD_VALUE = (TypeError, ValueError, OverflowError, OSError)
+# Matching time one rule's criteria may spend on regular expressions, all of them together:
+# a hostile pattern or payload costs at most this, never a hung worker.
+REGEX_BUDGET_SECONDS = 0.25
+_deadline: ContextVar[float | None] = ContextVar("criteria_regex_deadline", default=None)
 
 
-def _search(value: Any, pattern: Any) -> bool:
-    return isinstance(value, str) and isinstance(pattern, str) and re.search(pattern, value) is not None
+class RegexTimeout(Exception):
+    """The regular expressions of one evaluation ran out of REGEX_BUDGET_SECONDS."""
 
 
-def _match_start(value: Any, pattern: Any) -> bool:
-    # StackStorm's (deprecated) matchregex: anchored at the start, '.' matches newlines.
-    return isinstance(value, str) and isinstance(pattern, str) and re.match(pattern, value, re.DOTALL) is not None
+@contextmanager
+def regex_budget() -> Iterator[None]:
+    """Share one REGEX_BUDGET_SECONDS among the regex operators evaluated inside."""
+    if _deadline.get() is not None:
+        yield
+        return
+    token = _deadline.set(time.monotonic() + REGEX_BUDGET_SECONDS)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def _regex(flags: str, anchored: bool) -> Callable[[Any, Any], bool]:
+    def operator(value: Any, pattern: Any) -> bool:
+        if not isinstance(value, str) or not isinstance(pattern, str):
+            return False
+        deadline = _deadline.get()
+        remaining = REGEX_BUDGET_SECONDS if deadline is None else deadline - time.monotonic()
+        if remaining <= 0:
+            raise RegexTimeout
+        compiled = compile_pattern(flags + pattern)
+        try:
+            found = (compiled.match if anchored else compiled.search)(value, timeout=remaining)
+        except TimeoutError:
+            raise RegexTimeout from None
+        return found is not None
+
+    return operator
 
 
 def _iequals(value: Any, pattern: Any) -> bool:
@@ -45,7 +82,9 @@ def _icontains(value: Any, pattern: Any) -> bool:
 def _compare(op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
     def compare(value: Any, pattern: Any) -> bool:
         try:
-            return op(float(value), float(pattern)) if not isinstance(value, str) or not isinstance(pattern, str) else op(value, pattern)
+            if isinstance(value, str) and isinstance(pattern, str):
+                return op(value, pattern)
+            return op(float(value), float(pattern))
         except _BAD_VALUE:
             return False
 
@@ -67,24 +106,23 @@ def _parse_time(value: Any) -> datetime | None:
     return None
 
 
-def _timediff_lt(value: Any, pattern: Any) -> bool:
-    moment = _parse_time(value)
-    try:
-        return moment is not None and datetime.now(UTC) - moment < timedelta(seconds=float(pattern))
-    except _BAD_VALUE:
-        return False
+def _timediff(op: Callable[[timedelta, timedelta], bool]) -> Callable[[Any, Any], bool]:
+    def timediff(value: Any, pattern: Any) -> bool:
+        moment = _parse_time(value)
+        try:
+            return moment is not None and op(datetime.now(UTC) - moment, timedelta(seconds=float(pattern)))
+        except _BAD_VALUE:
+            return False
 
-
-def _timediff_gt(value: Any, pattern: Any) -> bool:
-    moment = _parse_time(value)
-    try:
-        return moment is not None and datetime.now(UTC) - moment > timedelta(seconds=float(pattern))
-    except _BAD_VALUE:
-        return False
+    return timediff
 
 
 def _inside(value: Any, pattern: Any) -> bool:
     return _contains(pattern, value)
+
+
+def _strings(check: Callable[[str, str], bool]) -> Callable[[Any, Any], bool]:
+    return lambda v, p: isinstance(v, str) and isinstance(p, str) and check(v, p)
 
 
 OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
@@ -93,27 +131,28 @@ OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "iequals": _iequals,
     "lessthan": _compare(lambda a, b: a < b),
     "greaterthan": _compare(lambda a, b: a > b),
-    "matchwildcard": lambda v, p: isinstance(v, str) and isinstance(p, str) and fnmatch.fnmatchcase(v, p),
+    "matchwildcard": _strings(fnmatch.fnmatchcase),
     # As in StackStorm: regex/iregex find the pattern anywhere (anchor it with ^...$ to match
-    # the whole value); matchregex matches at the start.
-    "regex": _search,
-    "matchregex": _match_start,
-    "search": _search,
-    "iregex": lambda v, p: isinstance(v, str) and isinstance(p, str) and re.search(p, v, re.IGNORECASE) is not None,
+    # the whole value); matchregex matches at the start, with '.' matching newlines.
+    "regex": _regex("", anchored=False),
+    "iregex": _regex("(?i)", anchored=False),
+    "matchregex": _regex("(?s)", anchored=True),
     "contains": _contains,
     "ncontains": lambda v, p: not _contains(v, p),
     "icontains": _icontains,
     "nicontains": lambda v, p: not _icontains(v, p),
-    "startswith": lambda v, p: isinstance(v, str) and isinstance(p, str) and v.startswith(p),
-    "istartswith": lambda v, p: isinstance(v, str) and isinstance(p, str) and v.lower().startswith(p.lower()),
-    "endswith": lambda v, p: isinstance(v, str) and isinstance(p, str) and v.endswith(p),
-    "iendswith": lambda v, p: isinstance(v, str) and isinstance(p, str) and v.lower().endswith(p.lower()),
+    "startswith": _strings(str.startswith),
+    "istartswith": _strings(lambda v, p: v.lower().startswith(p.lower())),
+    "endswith": _strings(str.endswith),
+    "iendswith": _strings(lambda v, p: v.lower().endswith(p.lower())),
     "inside": _inside,
     "ninside": lambda v, p: not _inside(v, p),
-    "timediff_lt": _timediff_lt,
-    "timediff_gt": _timediff_gt,
+    "timediff_lt": _timediff(lambda age, limit: age < limit),
+    "timediff_gt": _timediff(lambda age, limit: age > limit),
     "exists": lambda v, p: v is not MISSING,
     "nexists": lambda v, p: v is MISSING,
+    # Evaluated by the matcher (it needs the nested criteria); listed so the name is known.
+    "search": lambda v, p: False,
 }
 ALIASES = {
     "eq": "equals", "neq": "nequals", "lt": "lessthan", "gt": "greaterthan",
@@ -121,7 +160,8 @@ ALIASES = {
     "incontains": "nicontains", "td_lt": "timediff_lt", "td_gt": "timediff_gt",
 }
 NEEDS_NO_PATTERN = {"exists", "nexists"}
-REGEX_OPERATORS = {"regex", "matchregex", "search", "iregex"}
+REGEX_OPERATORS = {"regex", "matchregex", "iregex"}
+SEARCH_CONDITIONS = ("any", "all", "any2any", "all2any")
 
 
 def operator_name(name: Any) -> str | None:
@@ -132,52 +172,14 @@ def operator_name(name: Any) -> str | None:
     return name if name in OPERATORS else None
 
 
-def criteria_errors(criteria: Any) -> dict[str, list[str]]:
-    """Problems with a criteria dict, keyed by its keys (empty when valid)."""
-    if not isinstance(criteria, dict):
-        return {"_schema": ["Criteria must be an object mapping 'trigger.<path>' to {type, pattern}."]}
-    errors: dict[str, list[str]] = {}
-    for key, criterion in criteria.items():
-        problems = []
-        if not isinstance(key, str) or not key.startswith("trigger."):
-            problems.append("Criteria keys are paths into the event such as 'trigger.body.status'.")
-        if not isinstance(criterion, dict):
-            errors[str(key)] = problems + ["Each criterion must be an object with 'type' and 'pattern'."]
-            continue
-        name = operator_name(criterion.get("type"))
-        if name is None:
-            known = ", ".join(sorted(OPERATORS))
-            problems.append(f"Unknown operator {criterion.get('type')!r}; use one of: {known}.")
-        elif name not in NEEDS_NO_PATTERN and "pattern" not in criterion:
-            problems.append(f"Operator {name!r} needs a 'pattern'.")
-        elif name in REGEX_OPERATORS and isinstance(criterion.get("pattern"), str) and "{{" not in criterion["pattern"]:
-            try:
-                re.compile(criterion["pattern"])
-            except re.error as exc:
-                problems.append(f"'pattern' is not a valid regular expression: {exc}.")
-        extra = set(criterion) - {"type", "pattern"}
-        if extra:
-            problems.append(f"Unknown keys: {', '.join(sorted(map(str, extra)))}.")
-        if problems:
-            errors[str(key)] = problems
-    return errors
-
-
-def lookup(payload: Any, path: str) -> Any:
-    """Value at ``trigger.a.b.0`` in the event payload, or MISSING."""
-    current: Any = {"trigger": payload}
-    for part in path.split("."):
-        if isinstance(current, dict) and part in current:
-            current = current[part]
-        elif isinstance(current, list) and part.lstrip("-").isdigit() and -len(current) <= int(part) < len(current):
-            current = current[int(part)]
-        else:
-            return MISSING
-    return current
-
-
 def evaluate(criterion: dict[str, Any], value: Any, pattern: Any) -> bool:
-    operator = OPERATORS[operator_name(criterion["type"])]  # type: ignore[index]
-    if value is MISSING and operator_name(criterion["type"]) not in NEEDS_NO_PATTERN:
+    """One (non-search) operator on a value; a MISSING value matches only ``nexists``.
+
+    Raises RegexTimeout when the regex budget is spent.
+    """
+    name = operator_name(criterion["type"])
+    if name is None or name == "search":
         return False
-    return bool(operator(value, pattern))
+    if value is MISSING and name not in NEEDS_NO_PATTERN:
+        return False
+    return bool(OPERATORS[name](value, pattern))

@@ -14,9 +14,10 @@ from typing import Any
 
 import yaml
 
-from app.engine.criteria import criteria_errors
+from app.engine.criteria_checks import criteria_errors
 from app.engine.parameters import json_schema_errors, schema_errors
 from app.engine.runner_types import NEEDS_ENTRY_POINT, RUNNER_TYPES
+from app.engine.trigger_aliases import canonical_trigger_ref
 
 # Same rules as the API's name validators (app/api/common.py); kept here so the engine
 # does not import the API layer.
@@ -391,6 +392,7 @@ def parse_rule(file: str, text: str, pack_name: str, errors: PackErrors) -> Item
     trigger = reader.take("trigger", dict, default={}, required=True)
     action = reader.take("action", dict, default={}, required=True)
     trigger_ref = _ref_in(reader, trigger, "trigger", "type") if "trigger" in document else None
+    trigger_ref = canonical_trigger_ref(trigger_ref) if trigger_ref else trigger_ref  # StackStorm's names
     action_ref = _ref_in(reader, action, "action", "ref") if "action" in document else None
     trigger_parameters = _mapping_in(reader, trigger, "trigger", "parameters")
     action_parameters = _mapping_in(reader, action, "action", "parameters")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey
+from sqlalchemy import BigInteger, Boolean, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, IdMixin, TimestampMixin
@@ -28,6 +28,10 @@ class Rule(IdMixin, TimestampMixin, PackContentMixin, Base):
         BigInteger, ForeignKey("actions.id", ondelete="RESTRICT"), index=True
     )
     action_parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    # Identity names; the executions the rule enforces run as its author (None: the system).
+    created_by: Mapped[str | None] = mapped_column(String(255))
+    updated_by: Mapped[str | None] = mapped_column(String(255))
 
     trigger: Mapped[Trigger] = relationship(lazy="joined")
     action: Mapped[Action] = relationship(lazy="joined")

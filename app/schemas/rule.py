@@ -28,6 +28,9 @@ class RuleSchema(ContentSchema):
     action = RefField(required=True, validate=ref_validators, metadata={"description": "action ref, e.g. core.local"})
     action_parameters = ma.fields.Dict(keys=ma.fields.String(),
                                        metadata={"description": "values or Jinja templates for the action's parameters"})
+    created_by = ma.fields.String(dump_only=True, allow_none=True,
+                                  metadata={"description": "who created the rule; its executions run as them"})
+    updated_by = ma.fields.String(dump_only=True, allow_none=True, metadata={"description": "who last changed it"})
 
 
 class RuleUpdateSchema(StrictSchema):

@@ -31,6 +31,8 @@ PERMISSIONS: dict[str, str] = {
     "rules:delete": "delete rules",
     "events:view": "list and read events and enforcements",
     "events:create": "post events through the API",
+    "webhooks:post": "post to webhooks that accept Patchbay credentials",
+    "webhooks:view": "list declared webhooks and the requests they received",
     "executions:view": "list and read executions and their logs",
     "executions:cancel": "cancel executions",
     "inquiries:view": "list and read inquiries",
@@ -46,7 +48,8 @@ PERMISSIONS: dict[str, str] = {
 }
 
 # Permissions that can be scoped to a pack (the rest are global only).
-PACK_SCOPED_RESOURCES = frozenset({"packs", "actions", "triggers", "sensors", "rules", "executions"})
+PACK_SCOPED_RESOURCES = frozenset({"packs", "actions", "triggers", "sensors", "rules", "executions", "webhooks",
+                                   "events"})
 
 VIEW_PERMISSIONS = sorted(p for p in PERMISSIONS if p.endswith(":view") and not p.startswith(("rbac", "audit")))
 

@@ -82,8 +82,8 @@ def parameter_errors(action: Action, values: Any, *, allow_templates: bool = Fal
                          allow_templates=allow_templates)
 
 
-def check_parameters(action: Action, values: Any) -> None:
-    errors = parameter_errors(action, values)
+def check_parameters(action: Action, values: Any, *, allow_templates: bool = False) -> None:
+    errors = parameter_errors(action, values, allow_templates=allow_templates)
     if errors:
         names = ", ".join(sorted(errors))
         raise ValidationError(f"Invalid parameters: {names}.",
@@ -111,23 +111,25 @@ def without_secret_values(schema: dict[str, Any], values: Any, errors: dict[str,
 def create_execution(action: Action, values: dict[str, Any], *, user: str | None = None,
                      rule_ref: str | None = None, enforcement_id: int | None = None,
                      parent: Execution | None = None, rerun_of: int | None = None,
-                     context: dict[str, Any] | None = None, task_name: str | None = None) -> Execution:
+                     context: dict[str, Any] | None = None, task_name: str | None = None,
+                     templates: bool = False) -> Execution:
     """Validate ``values``, add the execution (``requested``) and store its secrets; flush only.
 
     The worker renders the templates among the parameters (defaults such as
     ``cmd: "echo {{ message }}"``, written by the pack's author). Values given here are data,
     kept literal: rules pass values they rendered already, and a value a caller types must
-    not become a template that reads the pack's config or other secrets. Commit, then
+    not become a template that reads the pack's config or other secrets. With ``templates``
+    (a rule's action parameters) the values are templates the worker renders. Commit, then
     call ``enqueue(execution)``: a message sent before the commit could reach a worker before
     the row is visible.
     """
     if not action.enabled:
         raise Conflict(f"Action {action.ref!r} is disabled.")
     schema = parameter_schema(action)
-    check_parameters(action, values)
+    check_parameters(action, values, allow_templates=templates)
     merged = with_defaults(schema, values)
     secret = {name: merged[name] for name in secret_names(schema) if merged.get(name) is not None}
-    literal = set(secret) | set(values) | set((context or {}).get("literal_parameters", []))
+    literal = set(secret) | (set() if templates else set(values)) | set((context or {}).get("literal_parameters", []))
     context = {**(context or {}), "literal_parameters": sorted(literal)} if literal else (context or {})
     execution = Execution(
         action_id=action.id, action_ref=action.ref, pack_name=action.pack_name,

@@ -15,6 +15,8 @@ from flask import current_app
 RUN_EXECUTION = "patchbay.run_execution"
 PROCESS_EVENT = "patchbay.process_event"
 SWEEP_EXECUTIONS = "patchbay.sweep_executions"
+SWEEP_EVENTS = "patchbay.sweep_events"
+PURGE_EVENTS = "patchbay.purge_events"
 ACTIONS_QUEUE, EVENTS_QUEUE, DEFAULT_QUEUE = "actions", "events", "celery"
 QUEUES = (ACTIONS_QUEUE, EVENTS_QUEUE, DEFAULT_QUEUE)
 
@@ -55,6 +57,9 @@ def celery_config(config: dict[str, Any]) -> dict[str, Any]:
                 "schedule": float(max(1, min(config["HEARTBEAT_SECONDS"], config["ABANDON_AFTER_SECONDS"] // 2 or 1))),
                 "options": {"expires": 60},
             },
+            # Events left pending (message lost) or processing (worker lost) go round again.
+            "sweep-events": {"task": SWEEP_EVENTS, "schedule": 10.0, "options": {"expires": 60}},
+            "purge-events": {"task": PURGE_EVENTS, "schedule": 3600.0, "options": {"expires": 3600}},
         },
     }
 

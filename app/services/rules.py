@@ -14,8 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from app.db import db
-from app.engine.criteria import criteria_errors
+from app.engine.criteria_checks import criteria_errors
 from app.engine.parameters import instance_errors
+from app.engine.trigger_aliases import canonical_trigger_ref
 from app.errors import ValidationError
 from app.models import Action, Rule, Trigger
 from app.services.content import (
@@ -27,6 +28,7 @@ from app.services.content import (
     pack_for_new_content,
 )
 from app.services.executions import parameter_errors
+from app.services.webhook_declarations import check_webhook_rule
 
 FIELDS = ("description", "tags", "enabled", "trigger_parameters", "criteria", "action_parameters")
 
@@ -36,7 +38,7 @@ def get_rule(ref: str) -> Rule:
 
 
 def _resolve(model: type, ref: str, field: str, label: str) -> Any:
-    row = find_by_ref(model, ref)
+    row = find_by_ref(model, canonical_trigger_ref(ref) if model is Trigger else ref)
     if row is None:
         raise ValidationError(f"The rule's {field} does not exist.", {field: [f"{label} {ref!r} does not exist."]})
     return row
@@ -64,7 +66,8 @@ def check_rule(trigger: Trigger, action: Action, values: dict[str, Any]) -> None
         raise ValidationError("The rule is not valid.", errors)
 
 
-def create_rule(data: dict[str, Any], source_file: str | None = None) -> Rule:
+def create_rule(data: dict[str, Any], source_file: str | None = None, author: str | None = None) -> Rule:
+    """Add a rule; ``author`` (an identity's name) is who its executions run as."""
     check_storable(data)
     pack = pack_for_new_content(data["pack_name"])
     trigger = _resolve(Trigger, data["trigger"], "trigger", "Trigger")
@@ -72,12 +75,14 @@ def create_rule(data: dict[str, Any], source_file: str | None = None) -> Rule:
     check_rule(trigger, action, {"trigger_parameters": data.get("trigger_parameters", {}),
                                  "criteria": data.get("criteria", {}),
                                  "action_parameters": data.get("action_parameters", {})})
-    rule = add_content(Rule, "Rule", pack, data, FIELDS, source_file, trigger_id=trigger.id, action_id=action.id)
+    rule = add_content(Rule, "Rule", pack, data, FIELDS, source_file, trigger_id=trigger.id, action_id=action.id,
+                       created_by=author, updated_by=author)
     db.session.refresh(rule, ["trigger", "action"])
+    check_webhook_rule(rule)
     return rule
 
 
-def update_rule(rule: Rule, data: dict[str, Any]) -> Rule:
+def update_rule(rule: Rule, data: dict[str, Any], author: str | None = None) -> Rule:
     """Change fields, checking what the change affects (a new action re-checks its parameters).
 
     Fields the change does not touch are not re-checked, so a rule that an action change left
@@ -94,13 +99,17 @@ def update_rule(rule: Rule, data: dict[str, Any]) -> Rule:
     check_rule(trigger, action, values)
     rule.trigger, rule.action = trigger, action
     assign(rule, data, FIELDS)
+    rule.updated_by = author
     db.session.flush()
+    check_webhook_rule(rule)
     return rule
 
 
-def set_enabled(rule: Rule, enabled: bool) -> Rule:
+def set_enabled(rule: Rule, enabled: bool, author: str | None = None) -> Rule:
     rule.enabled = enabled
+    rule.updated_by = author
     db.session.flush()
+    check_webhook_rule(rule)
     return rule
 
 

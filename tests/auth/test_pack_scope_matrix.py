@@ -32,6 +32,8 @@ BODIES = {
     "/api/v1/sensors/<ref>": {"description": "changed"},
     "/api/v1/rules/<ref>": {"description": "changed"},
     "/api/v1/packs/<name>": {"description": "changed"},
+    "/api/v1/events": {"trigger": "other.thing", "payload": {}},
+    "/api/v1/rules/<ref>/test": {"payload": {}},
 }
 # Relationship lists whose object may be in any pack: they show the rules the caller may view.
 RELATION_LISTS = {"/api/v1/actions/<ref>/rules", "/api/v1/triggers/<ref>/rules"}
@@ -40,6 +42,7 @@ RELATION_LISTS = {"/api/v1/actions/<ref>/rules", "/api/v1/triggers/<ref>/rules"}
 @pytest.fixture
 def other_pack(api, create_action, create_trigger, create_rule, db_session):
     """Pack ``other`` with one of everything (all named ``other.thing``) and an execution."""
+    from app.models import Enforcement
     from app.services.sensors import create_sensor
 
     create_action("acme.deploy")
@@ -47,17 +50,25 @@ def other_pack(api, create_action, create_trigger, create_rule, db_session):
     create_trigger("other.thing")
     create_rule("other.thing", trigger="other.thing", action="other.thing")
     create_sensor({"pack_name": "other", "name": "thing", "class_name": "Thing", "entry_point": "sensors/thing.py"})
+    # A webhook declared by pack other's rule, at the url the matrix fills in, with one request logged.
+    create_rule("other.hook", trigger="core.webhook", action="other.thing", trigger_parameters={"url": "other.thing"})
     db_session.commit()
+    assert api.post("/api/v1/webhooks/other.thing", json={}).status_code == 202
     execution = api.post("/api/v1/actions/other.thing/execute", json={"parameters": {}})
     assert execution.status_code == 201, execution.json
-    return {"execution_id": execution.json["id"]}
+    event = api.post("/api/v1/events", json={"trigger": "other.thing", "payload": {}})
+    assert event.status_code == 202, event.json
+    enforcement = Enforcement(event_id=event.json["id"], rule_ref="other.thing", pack_name="other", status="failed")
+    db_session.add(enforcement)
+    db_session.commit()
+    return {"execution_id": execution.json["id"], "event_id": event.json["id"], "enforcement_id": enforcement.id}
 
 
 def url_for_other(rule, other_pack) -> str:
     def value(match: re.Match) -> str:
         name = match.group(1)
-        if name == "execution_id":
-            return str(other_pack["execution_id"])
+        if name in other_pack:
+            return str(other_pack[name])
         return "other" if name == "name" else "other.thing"
 
     return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", value, rule.rule)

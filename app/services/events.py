@@ -1,0 +1,99 @@
+"""Events: recording that something happened, and handing it to the rules engine.
+
+Whoever turns the outside world into an event (the events API, a webhook, a timer tick, a
+sensor's dispatch) calls ``record_event`` inside its unit of work, commits, and only then
+calls ``enqueue_event``: a message sent before the commit could reach a worker before the
+row is visible. An event whose message is lost stays ``pending`` and a sweeper sends it again.
+The event's ``source`` says which rules on its trigger it is for (app/engine/trigger_parameters.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import Select, select, update
+
+from app.db import db, utcnow
+from app.engine.parameters import instance_errors
+from app.engine.trigger_aliases import canonical_trigger_ref
+from app.errors import NotFound, ValidationError
+from app.logging import request_id_var
+from app.models import Event, Trigger
+from app.services import queue
+from app.services.content import check_storable
+from app.services.rows import row_by_id
+from app.services.triggers import get_trigger
+
+log = logging.getLogger("patchbay.events")
+
+PENDING, PROCESSING, PROCESSED, FAILED = "pending", "processing", "processed", "failed"
+STATUSES = (PENDING, PROCESSING, PROCESSED, FAILED)
+
+
+def record_event(trigger: Trigger | str, payload: Any, *, source: str) -> Event:
+    """Add a ``pending`` event of ``trigger`` (a row, a ref or a StackStorm alias) with
+    ``payload``; flush only.
+
+    The payload must match the trigger type's payload schema (422 naming the field).
+    """
+    trigger = get_trigger(canonical_trigger_ref(trigger)) if isinstance(trigger, str) else trigger
+    check_storable({"payload": payload})
+    problems = instance_errors(trigger.payload_schema or {}, payload) if trigger.payload_schema else []
+    if problems:
+        raise ValidationError(f"The payload does not match the payload schema of {trigger.ref}.",
+                              {"payload": problems})
+    event = Event(trigger_id=trigger.id, trigger_ref=trigger.ref, pack_name=trigger.pack_name, payload=payload,
+                  source=source, status=PENDING, request_id=request_id_var.get(), created_at=utcnow())
+    db.session.add(event)
+    db.session.flush()
+    return event
+
+
+def enqueue_event(event: Event) -> None:
+    """Send ``process_event`` for a committed event (its id only); a broker failure is left
+    to the sweeper, which re-sends events left ``pending``."""
+    try:
+        queue.send(queue.PROCESS_EVENT, [event.id], summary=f"event {event.id} ({event.trigger_ref})")
+    except Exception:  # noqa: BLE001 - the row is committed; the sweeper re-sends it
+        log.warning("could not enqueue event %s; the sweeper will retry", event.id, exc_info=True)
+
+
+def get_event(event_id: int) -> Event:
+    event = row_by_id(Event, event_id)
+    if event is None:
+        raise NotFound(f"Event {event_id} does not exist (events are kept for a limited time).")
+    return event
+
+
+def claim_event(event_id: int) -> Event | None:
+    """``pending → processing`` with the claim time, if still pending (flush only)."""
+    return db.session.scalars(
+        update(Event).where(Event.id == event_id, Event.status == PENDING)
+        .values(status=PROCESSING, claimed_at=utcnow())
+        .returning(Event).execution_options(populate_existing=True)
+    ).first()
+
+
+def finish_event(event_id: int, status: str, error: str | None = None) -> None:
+    """``processing → processed | failed`` (flush only)."""
+    db.session.execute(update(Event).where(Event.id == event_id, Event.status == PROCESSING)
+                       .values(status=status, error=error, processed_at=utcnow()))
+
+
+def filtered(args: dict[str, Any], packs: set[str] | None) -> Select:
+    """Events matching the list filters, on indexed columns; ``packs`` None means every pack."""
+    query = select(Event)
+    if packs is not None:
+        query = query.where(Event.pack_name.in_(sorted(packs)))
+    if args.get("trigger"):
+        query = query.where(Event.trigger_ref == canonical_trigger_ref(args["trigger"]))
+    if args.get("source"):
+        query = query.where(Event.source == args["source"])
+    if args.get("status"):
+        query = query.where(Event.status == args["status"])
+    if args.get("since"):
+        query = query.where(Event.created_at >= args["since"])
+    if args.get("until"):
+        query = query.where(Event.created_at < args["until"])
+    return query
