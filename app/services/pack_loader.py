@@ -30,6 +30,12 @@ from app.services.pack_reader import (
     resolve_pack_dir,
 )
 from app.services.packs import find_pack
+from app.services.webhook_declarations import (
+    check_webhooks_agree,
+    is_webhook_trigger,
+    normalize_url,
+    webhook_parameter_errors,
+)
 
 KINDS = (("triggers", Trigger), ("actions", Action), ("sensors", Sensor), ("rules", Rule))
 # Transaction-scoped advisory lock: two registrations at once (two release phases, the API
@@ -114,6 +120,7 @@ def register_packs(names_or_paths: Sequence[str],
     for writer in writers:
         writer.prune(Rule, "rules")
         writer.prune(Sensor, "sensors")
+    check_webhooks_agree({url for writer in writers for url in writer.webhook_urls})
     for writer in writers:
         writer.prune(Action, "actions")
         writer.prune(Trigger, "triggers")
@@ -146,6 +153,7 @@ class _PackWriter:
         self.result = RegistrationResult(definition.name, relative, definition.meta["version"])
         self.seen: dict[type, set[int]] = {model: set() for _, model in KINDS}
         self.pack: Pack | None = None
+        self.webhook_urls: set[str] = set()
 
     def write_content(self) -> None:
         definition = self.definition
@@ -185,6 +193,10 @@ class _PackWriter:
             elif trigger.parameters_schema:
                 for message in instance_errors(trigger.parameters_schema, item.fields["trigger_parameters"]):
                     errors.add(item.source_file, "trigger.parameters", message)
+                if is_webhook_trigger(trigger) and not errors.by_file.get(item.source_file):
+                    for message in webhook_parameter_errors(self.definition.name, item.fields["trigger_parameters"]):
+                        errors.add(item.source_file, "trigger.parameters", message)
+                    self.webhook_urls.add(normalize_url(str(item.fields["trigger_parameters"].get("url", ""))))
             if action is None:
                 errors.add(item.source_file, "action.ref",
                            f"There is no action {item.refs['action']!r} (in this pack or a registered one).")

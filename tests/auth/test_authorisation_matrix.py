@@ -12,7 +12,7 @@ import re
 import pytest
 
 from app.security.permissions import PERMISSIONS
-from app.security.routes import declared_access
+from app.security.routes import declared_access, handler_for
 
 # The only routes that may answer without credentials.
 ALLOWED_PUBLIC = [
@@ -21,8 +21,6 @@ ALLOWED_PUBLIC = [
     r"/api/v1/auth/login", r"/api/v1/auth/refresh",
     # Off unless ALLOW_REGISTRATION; then it creates a role-less identity.
     r"/api/v1/auth/register",
-    # Webhooks authenticate with their own per-hook secret.
-    r"/api/v1/webhooks/.*",
 ]
 SKIPPED_METHODS = {"HEAD", "OPTIONS"}
 BODY_METHODS = {"POST", "PUT", "PATCH"}
@@ -33,6 +31,11 @@ def all_routes(app):
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         for method in sorted(rule.methods - SKIPPED_METHODS):
             yield rule, method, declared_access(app, rule.endpoint, method)
+
+
+def per_webhook(app, rule, method: str) -> bool:
+    """The webhook route: the webhook named in its url decides who may post (checked below)."""
+    return bool(getattr(handler_for(app, rule.endpoint, method), "_per_webhook", False))
 
 
 def plausible_url(rule) -> str:
@@ -104,7 +107,7 @@ def test_public_routes_answer_without_credentials(app, anonymous):
 def test_anonymous_callers_get_401_on_every_protected_route(app, anonymous):
     wrong = []
     for rule, method, access in all_routes(app):
-        if access.public or not access.declared:
+        if access.public or not access.declared or per_webhook(app, rule, method):
             continue
         answer = call(anonymous.client, method, plausible_url(rule))
         if answer.status_code != 401 or set(answer.json or {}) != {"code", "status", "message", "errors"}:
@@ -117,7 +120,7 @@ def test_each_permission_is_required_and_sufficient(app, anonymous, holder_of):
     wrong = []
     checked = 0
     for rule, method, access in all_routes(app):
-        if access.permission is None:
+        if access.permission is None or per_webhook(app, rule, method):
             continue
         url = plausible_url(rule)
         without = call(anonymous.client, method, url, holder_of(access.permission, invert=True))
@@ -163,3 +166,32 @@ def test_the_openapi_document_shows_security_and_each_operations_permission(app,
             wrong.append(f"{method} {rule.rule}: security={operation.get('security')} "
                          f"x-permission={operation.get('x-permission')}")
     assert wrong == []
+
+
+def test_the_webhook_route_admits_whom_each_webhook_declares(app, anonymous, holder_of, create_pack, create_action):
+    """No webhook at the url: 404 for anyone. A webhook declaring no mode: Patchbay credentials
+    with webhooks:post. A token webhook: its token, with no Patchbay identity at all."""
+    from app.db import db
+    from app.services.pack_loader import register_pack
+    from app.services.rules import create_rule
+
+    create_pack("hooks", config_schema={"token": {"type": "string", "secret": True}}, config={"token": "t0ken"})
+    create_action("hooks.run")
+    with app.app_context():
+        register_pack("core")
+        for name, parameters in (("plain", {"url": "plain"}),
+                                 ("tokened", {"url": "tokened", "auth": "token", "secret_key": "token"})):
+            create_rule({"pack_name": "hooks", "name": name, "trigger": "core.webhook", "action": "hooks.run",
+                         "trigger_parameters": parameters})
+        db.session.commit()
+    routes = [(rule, method, access) for rule, method, access in all_routes(app) if per_webhook(app, rule, method)]
+    assert [(rule.rule, method) for rule, method, _ in routes] == [("/api/v1/webhooks/<path:url>", "POST")]
+    for rule, method, access in routes:
+        assert access.permission == "webhooks:post" and not access.public
+        post = rule.rule.replace("<path:url>", "{}")
+        assert call(anonymous.client, method, plausible_url(rule), holder_of("webhooks:post")).status_code == 404
+        assert call(anonymous.client, method, post.format("plain")).status_code == 401
+        assert call(anonymous.client, method, post.format("plain"), holder_of("webhooks:post", invert=True)).status_code == 403
+        assert call(anonymous.client, method, post.format("plain"), holder_of("webhooks:post")).status_code == 202
+        assert call(anonymous.client, method, post.format("tokened")).status_code == 401
+        assert call(anonymous.client, method, post.format("tokened"), {"X-Webhook-Token": "t0ken"}).status_code == 202
