@@ -9,11 +9,13 @@ from app.models.inquiry import Inquiry
 from app.models.key import Key
 from app.models.pack import Pack
 from app.models.rule import Rule
-from app.models.sensor import Sensor
+from app.models.sensor import Sensor, SensorValue
+from app.models.timer import TimerState
 from app.models.trigger import Trigger
+from app.models.webhook import WebhookRequest
 
 __all__ = [
     "Action", "ApiKey", "AuditEntry", "Enforcement", "Event", "Execution", "ExecutionLogLine",
     "Identity", "Inquiry", "Key", "Pack", "PermissionGrant", "Role", "RoleAssignment", "Rule",
-    "Sensor", "Trigger",
+    "Sensor", "SensorValue", "TimerState", "Trigger", "WebhookRequest",
 ]

@@ -13,6 +13,7 @@ from typing import Any
 from flask import current_app
 
 from app.engine import pack_files as files
+from app.engine.sensor_source import polling_sensor_problem
 from app.errors import NotFound, ValidationError
 from app.services.actions import retry_errors
 
@@ -88,6 +89,7 @@ def read_pack(directory: Path, relative: str,
         sensor, inline = files.parse_sensor(file, text, errors)
         if sensor is not None and sensor.fields["entry_point"]:
             _check_entry_point(directory, "sensors", sensor, errors)
+            _check_polling_sensor(directory, sensor, errors)
         _append(definition.sensors, sensor)
         definition.triggers.extend(inline)
     for file, text in _content_files(directory, "rules", errors):
@@ -189,6 +191,20 @@ def _check_entry_point(directory: Path, folder: str, item: files.Item, errors: f
     if found is None:
         errors.add(item.source_file, "entry_point",
                    f"There is no file {entry_point} or {folder}/{entry_point} in the pack.")
+
+
+def _check_polling_sensor(directory: Path, sensor: files.Item, errors: files.PackErrors) -> None:
+    """Refuse a sensor that is not a PollingSensor, reading its source (never importing it)."""
+    try:
+        found = locate_entry_point(directory, "sensors", sensor.fields["entry_point"])
+    except EntryPointOutside:
+        return  # reported by _check_entry_point
+    if found is None or not sensor.fields["class_name"] or not found.name.endswith(".py"):
+        return
+    text = _read(directory, str(found.relative_to(directory)), errors)
+    problem = polling_sensor_problem(text, sensor.fields["class_name"]) if text is not None else None
+    if problem:
+        errors.add(sensor.source_file, "class_name", problem)
 
 
 def pack_directory(path: str | None) -> Path | None:

@@ -8,7 +8,7 @@ from app.config import ROOT
 from tests.packs.conftest import register
 
 CORE_ACTIONS = {"core.ask", "core.echo", "core.http", "core.local", "core.local_script", "core.noop"}
-CORE_TRIGGERS = {"core.cron_timer", "core.date_timer", "core.interval_timer", "core.webhook"}
+CORE_TRIGGERS = {"core.cron_timer", "core.date_timer", "core.execution_finished", "core.interval_timer", "core.webhook"}
 
 
 def test_core_registers_and_its_actions_and_triggers_are_listed(api):
@@ -62,7 +62,7 @@ def test_core_trigger_schemas(api):
     assert set(interval["payload_schema"]["properties"]) == {"executed_at", "schedule"}
     cron = api.get("/api/v1/triggers/core.cron_timer").json
     assert set(cron["parameters_schema"]["properties"]) == {
-        "timezone", "year", "month", "day", "week", "day_of_week", "hour", "minute", "second"}
+        "timezone", "expression", "year", "month", "day", "week", "day_of_week", "hour", "minute", "second"}
     date = api.get("/api/v1/triggers/core.date_timer").json
     assert date["parameters_schema"]["required"] == ["date"]
     webhook = api.get("/api/v1/triggers/core.webhook").json

@@ -1,0 +1,123 @@
+"""``st2reactor.sensor.base``: StackStorm's ``Sensor`` and ``PollingSensor`` for Patchbay.
+
+Patchbay runs a polling sensor one poll at a time, each in a fresh child process:
+``setup()``, ``add_trigger()`` for each rule on its trigger types, ``poll()``, ``cleanup()``.
+What lasts between polls is what the sensor stores with ``set_value`` (its cursor). The
+sensor service talks to Patchbay through a file of JSON lines (dispatched events, value
+writes) read after the poll; values are seeded from the request, so the child holds no
+database or Vault credentials.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import logging
+import sys
+from typing import IO, Any
+
+__all__ = ["PollingSensor", "Sensor", "SensorService"]
+
+
+class SensorService:
+    """StackStorm's ``sensor_service``: dispatch, datastore values, loggers."""
+
+    def __init__(self, channel: IO[str], values: dict[str, Any], pack: str, class_name: str) -> None:
+        self._channel = channel
+        self._values = values
+        self._prefix = f"{pack}.{class_name}:"
+
+    def _send(self, message: dict[str, Any]) -> None:
+        self._channel.write(json.dumps(message, default=str) + "\n")
+        self._channel.flush()
+
+    def _key(self, name: str, local: bool) -> str:
+        return f"{self._prefix}{name}" if local else name
+
+    def get_logger(self, name: str) -> logging.Logger:
+        logger = logging.getLogger(name)
+        if not logger.handlers:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+            logger.addHandler(handler)
+            logger.setLevel(logging.DEBUG)
+            logger.propagate = False
+        return logger
+
+    def dispatch(self, trigger: str, payload: Any = None, trace_tag: str | None = None) -> None:
+        """Emit an event of ``trigger`` (``<pack>.<name>``, one of the sensor's trigger types)."""
+        self._send({"op": "dispatch", "trigger": trigger, "payload": payload if payload is not None else {}})
+
+    def dispatch_with_context(self, trigger: str, payload: Any = None, trace_context: Any = None) -> None:
+        self.dispatch(trigger, payload)
+
+    def get_value(self, name: str, local: bool = True, scope: str = "system", decrypt: bool = False) -> Any:
+        return self._values.get(self._key(name, local))
+
+    def set_value(self, name: str, value: Any = None, ttl: int | None = None, local: bool = True,
+                  scope: str = "system", encrypt: bool = False) -> bool:
+        key = self._key(name, local)
+        self._values[key] = value
+        self._send({"op": "set", "name": key, "value": value})
+        return True
+
+    def delete_value(self, name: str, local: bool = True, scope: str = "system") -> bool:
+        key = self._key(name, local)
+        existed = self._values.pop(key, None) is not None
+        self._send({"op": "delete", "name": key})
+        return existed
+
+    def list_values(self, local: bool = True, prefix: str | None = None) -> list[dict[str, Any]]:
+        start = self._key(prefix or "", local)
+        return [{"name": k, "value": v} for k, v in sorted(self._values.items()) if k.startswith(start)]
+
+
+class Sensor(abc.ABC):
+    """A sensor with its own ``run()`` loop. Patchbay does not run these: use PollingSensor."""
+
+    def __init__(self, sensor_service: SensorService, config: dict[str, Any] | None = None) -> None:
+        self._sensor_service = self.sensor_service = sensor_service
+        self._config = self.config = config if config is not None else {}
+
+    @abc.abstractmethod
+    def setup(self) -> None:
+        """Prepare (clients, credentials from ``self.config``)."""
+
+    @abc.abstractmethod
+    def run(self) -> None:
+        """Do the work."""
+
+    @abc.abstractmethod
+    def cleanup(self) -> None:
+        """Release what ``setup`` took."""
+
+    def add_trigger(self, trigger: dict[str, Any]) -> None:  # noqa: B027 - optional, as sensors may ignore it
+        """A rule uses one of the sensor's trigger types with these parameters."""
+
+    def update_trigger(self, trigger: dict[str, Any]) -> None:  # noqa: B027 - optional, as sensors may ignore it
+        """Such a rule changed."""
+
+    def remove_trigger(self, trigger: dict[str, Any]) -> None:  # noqa: B027 - optional, as sensors may ignore it
+        """Such a rule went away."""
+
+
+class PollingSensor(Sensor):
+    """Implement ``poll()``; Patchbay calls it every ``poll_interval`` seconds."""
+
+    def __init__(self, sensor_service: SensorService, config: dict[str, Any] | None = None,
+                 poll_interval: int | None = 5) -> None:
+        super().__init__(sensor_service=sensor_service, config=config)
+        self._poll_interval = poll_interval
+
+    @abc.abstractmethod
+    def poll(self) -> None:
+        """Look at the outside world once; ``dispatch`` what happened."""
+
+    def run(self) -> None:
+        self.poll()  # one pass: Patchbay schedules the next poll itself
+
+    def get_poll_interval(self) -> int | None:
+        return self._poll_interval
+
+    def set_poll_interval(self, poll_interval: int) -> None:
+        self._poll_interval = poll_interval  # the sensor's registered poll_interval decides

@@ -1,0 +1,125 @@
+"""poll_sensor: one poll of a pack sensor (beat sends it every ``poll_interval`` seconds).
+
+One poll at a time per sensor across all workers (a Redis lock). The poll runs in a child
+process (sensors/runner.py); this task records what it dispatched as events and stores the
+values it set, then commits and enqueues the events. A poll that raises is logged and the
+sensor is polled again at its next interval.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from celery import shared_task
+from flask import current_app
+from sqlalchemy import select
+
+from app.db import db, utcnow
+from app.errors import APIError
+from app.extensions import redis_client
+from app.models import Event, Pack, Rule, Sensor, Trigger
+from app.services.events import enqueue_event, record_event
+from app.services.pack_reader import EntryPointOutside, locate_entry_point, pack_directory
+from app.services.sensors import DELETE, POLL_SENSOR, sensor_values, store_values
+from sensors.runner import PollReport, SensorPoll, run_poll
+from tasks.runners.isolation import Isolation
+
+log = logging.getLogger("patchbay.sensors")
+
+POLL_TIMEOUT = 60.0  # seconds a poll may run before its process tree is killed
+LOCK_PREFIX = "patchbay:lock:sensor-poll:"
+
+
+@shared_task(name=POLL_SENSOR, acks_late=False)
+def poll_sensor(sensor_id: int) -> dict[str, Any]:
+    lock = redis_client().lock(f"{LOCK_PREFIX}{sensor_id}", timeout=POLL_TIMEOUT + 30)
+    if not lock.acquire(blocking=False):
+        return {"skipped": "another poll of this sensor is running"}
+    try:
+        poll = _prepare(sensor_id)
+        db.session.rollback()  # hold no transaction open while the sensor runs
+        if isinstance(poll, str):
+            return {"skipped": poll}
+        try:
+            report = run_poll(poll, Isolation.from_config(current_app.config))
+        except (OSError, RuntimeError) as exc:
+            report = PollReport([], f"the poll could not start: {exc}")
+        return _record(poll, report)
+    finally:
+        try:
+            lock.release()
+        except Exception:  # noqa: BLE001 - it expired meanwhile; nothing to release
+            pass
+
+
+def _prepare(sensor_id: int) -> SensorPoll | str:
+    sensor = db.session.get(Sensor, sensor_id)
+    if sensor is None or not sensor.enabled:
+        return "the sensor is gone or disabled"
+    pack = db.session.get(Pack, sensor.pack_id)
+    directory = pack_directory(pack.path if pack else None)
+    try:
+        file = locate_entry_point(directory, "sensors", sensor.entry_point) if directory else None
+    except EntryPointOutside:
+        file = None
+    if directory is None or file is None:
+        log.error("sensor %s: its entry point %s is not in its pack on this host", sensor.ref, sensor.entry_point)
+        return "no sensor file on this host"
+    return SensorPoll(
+        sensor_id=sensor.id, ref=sensor.ref, pack=sensor.pack_name, class_name=sensor.class_name, file=str(file),
+        pack_path=str(directory), poll_interval=sensor.poll_interval or 0, timeout=POLL_TIMEOUT,
+        config=(pack.config if pack else None) or {}, values=sensor_values(sensor.ref),
+        triggers=_triggers_of(sensor),
+    )
+
+
+def _triggers_of(sensor: Sensor) -> list[dict[str, Any]]:
+    """What StackStorm hands ``add_trigger``: one entry per distinct use of its trigger types."""
+    rows = db.session.execute(
+        select(Trigger.ref, Trigger.name, Trigger.pack_name, Rule.trigger_parameters).join(Rule.trigger)
+        .where(Rule.enabled.is_(True), Trigger.ref.in_(sensor.trigger_types or [])).order_by(Rule.id))
+    found: dict[str, dict[str, Any]] = {}
+    for ref, name, pack, parameters in rows:
+        key = json.dumps([ref, parameters], sort_keys=True)
+        found.setdefault(key, {"ref": ref, "type": ref, "name": name, "pack": pack, "parameters": parameters or {}})
+    return list(found.values())
+
+
+def _record(poll: SensorPoll, report: PollReport) -> dict[str, Any]:
+    sensor = db.session.get(Sensor, poll.sensor_id)
+    if sensor is None:
+        return {"skipped": "the sensor was deleted during its poll"}
+    events: list[Event] = []
+    changes: list[tuple[str, Any]] = []
+    for message in report.messages:
+        if message["op"] == "dispatch":
+            event = _dispatch(sensor, message)
+            if event is not None:
+                events.append(event)
+        elif isinstance(message.get("name"), str):
+            changes.append((message["name"], DELETE if message["op"] == "delete" else message.get("value")))
+    for problem in store_values(sensor.ref, changes):
+        log.warning("sensor %s: %s", sensor.ref, problem)
+    sensor.last_polled_at = utcnow()
+    db.session.commit()
+    for event in events:
+        enqueue_event(event)
+    if report.error:
+        log.error("sensor %s: the poll failed: %s", sensor.ref, report.error)
+    return {"events": [e.id for e in events], "error": report.error}
+
+
+def _dispatch(sensor: Sensor, message: dict[str, Any]) -> Event | None:
+    trigger = message.get("trigger")
+    trigger = f"{sensor.pack_name}.{trigger}" if isinstance(trigger, str) and "." not in trigger else trigger
+    if trigger not in (sensor.trigger_types or []):
+        log.warning("sensor %s dispatched %r, which is not one of its trigger types; ignored", sensor.ref, trigger)
+        return None
+    try:
+        with db.session.begin_nested():
+            return record_event(trigger, message.get("payload"), source=f"sensor:{sensor.ref}")
+    except APIError as exc:
+        log.warning("sensor %s: an event of %s was refused: %s", sensor.ref, trigger, exc)
+        return None
