@@ -14,15 +14,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
+
+import dateutil.parser
 
 from app.engine.schema_patterns import compile_pattern
 
 MISSING = object()
-# What converting an event's value may raise: a payload is anyone's input, an operator never
-# raises on it (a huge number overflows float() or timedelta, a huge timestamp fromtimestamp).
-_BAD_VALUE = (TypeError, ValueError, OverflowError, OSError)
 # Matching time one rule's criteria may spend on regular expressions, all of them together:
 # a hostile pattern or payload costs at most this, never a hung worker.
 REGEX_BUDGET_SECONDS = 0.25
@@ -64,107 +63,68 @@ def _regex(flags: str, anchored: bool) -> Callable[[Any, Any], bool]:
     return operator
 
 
-def _iequals(value: Any, pattern: Any) -> bool:
-    return isinstance(value, str) and isinstance(pattern, str) and value.lower() == pattern.lower()
+def _parse_time(value: Any) -> datetime:
+    """StackStorm's reading of a time: any text dateutil understands, naive meaning UTC."""
+    moment = dateutil.parser.parse(str(value))
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _contains(value: Any, pattern: Any) -> bool:
-    try:
-        return pattern in value
-    except TypeError:
-        return False
-
-
-def _icontains(value: Any, pattern: Any) -> bool:
-    return isinstance(value, str) and isinstance(pattern, str) and pattern.lower() in value.lower()
-
-
-def _compare(op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
-    def compare(value: Any, pattern: Any) -> bool:
-        try:
-            if isinstance(value, str) and isinstance(pattern, str):
-                return op(value, pattern)
-            return op(float(value), float(pattern))
-        except _BAD_VALUE:
-            return False
-
-    return compare
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        try:
-            return datetime.fromtimestamp(value, UTC)
-        except _BAD_VALUE:
-            return None
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return None
-
-
-def _timediff(op: Callable[[timedelta, timedelta], bool]) -> Callable[[Any, Any], bool]:
+def _timediff(op: Callable[[float, float], bool]) -> Callable[[Any, Any], bool]:
     def timediff(value: Any, pattern: Any) -> bool:
-        moment = _parse_time(value)
-        try:
-            return moment is not None and op(datetime.now(UTC) - moment, timedelta(seconds=float(pattern)))
-        except _BAD_VALUE:
-            return False
+        age = (datetime.now(UTC) - _parse_time(value)).total_seconds()
+        return op(age, float(pattern))
 
     return timediff
 
 
-def _inside(value: Any, pattern: Any) -> bool:
-    return _contains(pattern, value)
-
-
-def _strings(check: Callable[[str, str], bool]) -> Callable[[Any, Any], bool]:
-    return lambda v, p: isinstance(v, str) and isinstance(p, str) and check(v, p)
-
-
+# Each operator is StackStorm's: plain Python on the value as it is (a missing path gives
+# None). What raises on a value (a str compared with an int, .lower() of a number) does not
+# match; evaluate() turns the exception into False.
 OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "equals": lambda v, p: v == p,
     "nequals": lambda v, p: v != p,
-    "iequals": _iequals,
-    "lessthan": _compare(lambda a, b: a < b),
-    "greaterthan": _compare(lambda a, b: a > b),
-    "matchwildcard": _strings(fnmatch.fnmatchcase),
+    "iequals": lambda v, p: v.lower() == p.lower(),
+    "lessthan": lambda v, p: v < p,
+    "greaterthan": lambda v, p: v > p,
+    "matchwildcard": fnmatch.fnmatchcase,
     # As in StackStorm: regex/iregex find the pattern anywhere (anchor it with ^...$ to match
     # the whole value); matchregex matches at the start, with '.' matching newlines.
     "regex": _regex("", anchored=False),
     "iregex": _regex("(?i)", anchored=False),
     "matchregex": _regex("(?s)", anchored=True),
-    "contains": _contains,
-    "ncontains": lambda v, p: not _contains(v, p),
-    "icontains": _icontains,
-    "nicontains": lambda v, p: not _icontains(v, p),
-    "startswith": _strings(str.startswith),
-    "istartswith": _strings(lambda v, p: v.lower().startswith(p.lower())),
-    "endswith": _strings(str.endswith),
-    "iendswith": _strings(lambda v, p: v.lower().endswith(p.lower())),
-    "inside": _inside,
-    "ninside": lambda v, p: not _inside(v, p),
+    "contains": lambda v, p: p in v,
+    "ncontains": lambda v, p: p not in v,
+    "icontains": lambda v, p: p.lower() in v.lower(),
+    "incontains": lambda v, p: p.lower() not in v.lower(),
+    "startswith": lambda v, p: v.startswith(p),
+    "istartswith": lambda v, p: v.lower().startswith(p.lower()),
+    "endswith": lambda v, p: v.endswith(p),
+    "iendswith": lambda v, p: v.lower().endswith(p.lower()),
+    "inside": lambda v, p: v in p,
+    "ninside": lambda v, p: v not in p,
     "timediff_lt": _timediff(lambda age, limit: age < limit),
     "timediff_gt": _timediff(lambda age, limit: age > limit),
-    "exists": lambda v, p: v is not MISSING,
-    "nexists": lambda v, p: v is MISSING,
+    "exists": lambda v, p: v is not None,
+    "nexists": lambda v, p: v is None,
     # Evaluated by the matcher (it needs the nested criteria); listed so the name is known.
     "search": lambda v, p: False,
 }
 ALIASES = {
     "eq": "equals", "neq": "nequals", "lt": "lessthan", "gt": "greaterthan",
-    "ieq": "iequals", "in": "inside", "nin": "ninside", "exist": "exists",
-    "incontains": "nicontains", "td_lt": "timediff_lt", "td_gt": "timediff_gt",
+    "ieq": "iequals", "in": "inside", "nin": "ninside",
+    "td_lt": "timediff_lt", "td_gt": "timediff_gt",
+    # Patchbay's own spellings, accepted for rules written before the StackStorm names.
+    "exist": "exists", "nicontains": "incontains",
 }
+# Operators that hold for a null pattern; every other one is false when the pattern is null.
+NULL_PATTERN_OPERATORS = {"nequals", "exists", "nexists"}
 NEEDS_NO_PATTERN = {"exists", "nexists"}
 REGEX_OPERATORS = {"regex", "matchregex", "iregex"}
 SEARCH_CONDITIONS = ("any", "all", "any2any", "all2any")
 
 
 def operator_name(name: Any) -> str | None:
+    """The canonical name of an operator or alias (any case), or None if unknown."""
     if not isinstance(name, str):
         return None
     name = name.lower()
@@ -173,13 +133,20 @@ def operator_name(name: Any) -> str | None:
 
 
 def evaluate(criterion: dict[str, Any], value: Any, pattern: Any) -> bool:
-    """One (non-search) operator on a value; a MISSING value matches only ``nexists``.
+    """One (non-search) operator on a value, as StackStorm evaluates it.
 
-    Raises RegexTimeout when the regex budget is spent.
+    A MISSING value is seen as None (so ``nequals`` and ``ninside`` may hold for it); a null
+    pattern matches only ``nequals``, ``exists`` and ``nexists``; an operator that raises on
+    its operands does not match. Raises RegexTimeout when the regex budget is spent.
     """
     name = operator_name(criterion["type"])
     if name is None or name == "search":
         return False
-    if value is MISSING and name not in NEEDS_NO_PATTERN:
+    if pattern is None and name not in NULL_PATTERN_OPERATORS:
         return False
-    return bool(OPERATORS[name](value, pattern))
+    try:
+        return bool(OPERATORS[name](None if value is MISSING else value, pattern))
+    except RegexTimeout:
+        raise
+    except Exception:  # a payload is anyone's input: whatever it makes an operator raise, no match
+        return False

@@ -1,7 +1,8 @@
 """What is wrong with a rule's criteria, found when the rule is saved rather than when it fires.
 
 A criteria document maps paths into the event (``trigger.body.status``, or StackStorm's
-``trigger.headers['X-GitHub-Event']``) to ``{type, pattern}``; ``search`` takes a
+``trigger.headers['X-GitHub-Event']``, with an optional ``#label`` so one path can have
+several criteria) to ``{type, pattern}``; ``search`` takes a
 ``condition`` and nested criteria over ``item.<path>``; the keys ``any`` and ``all`` hold a
 list of criteria documents (OR / AND groups, nestable).
 """
@@ -18,7 +19,7 @@ from app.engine.criteria import (
     SEARCH_CONDITIONS,
     operator_name,
 )
-from app.engine.payload_paths import parse_path
+from app.engine.payload_paths import parse_path, without_label
 from app.engine.schema_patterns import PatternTooLarge, compile_pattern
 
 GROUPS = ("any", "all")
@@ -54,7 +55,8 @@ def _group_errors(key: str, members: Any, root: str, depth: int) -> list[str]:
 
 def _criterion_errors(key: Any, criterion: Any, root: str, depth: int) -> list[str]:
     problems = []
-    if not isinstance(key, str) or parse_path(key) is None or parse_path(key)[0] != root:
+    parts = parse_path(without_label(key)) if isinstance(key, str) else None
+    if parts is None or parts[0] != root:
         problems.append(f"Criteria keys are paths into the event such as '{root}.body.status' "
                         f"(or groups: {', '.join(GROUPS)}).")
     if not isinstance(criterion, dict):

@@ -1,4 +1,8 @@
-"""Paths into an event: ``trigger.body.items.0.id`` or ``trigger.headers['X-GitHub-Event']``."""
+"""Paths into an event: ``trigger.body.items.0.id`` or ``trigger.headers['X-GitHub-Event']``.
+
+As in StackStorm, ``#`` and what follows it (outside brackets) is a label, not part of the
+path: ``trigger.count#low`` and ``trigger.count#high`` are two criteria on ``trigger.count``.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 
 from app.engine.criteria import MISSING
 
+_LABEL = re.compile(r"""^((?:\[(?:'[^']*'|"[^"]*"|[^\]]*)\]|[^#\[])*)#.*$""", re.DOTALL)
 _SEGMENT = re.compile(r"""\.?(?:\[(?:'([^']*)'|"([^"]*)"|(-?\d+))\]|([^.\[\]]+))""")
 
 
@@ -25,9 +30,15 @@ def parse_path(path: str) -> tuple[str, ...] | None:
     return tuple(parts) or None
 
 
+def without_label(path: str) -> str:
+    """``path`` without its ``#label`` (criteria keys must be unique; labels make them so)."""
+    labelled = _LABEL.match(path)
+    return labelled.group(1) if labelled else path
+
+
 def lookup(document: Any, path: str, root: str = "trigger") -> Any:
-    """The value at ``path`` (which starts with ``root``) in ``document``, or MISSING."""
-    parts = parse_path(path)
+    """The value at ``path`` (which starts with ``root``; a ``#label`` is ignored) in ``document``, or MISSING."""
+    parts = parse_path(without_label(path))
     if not parts or parts[0] != root:
         return MISSING
     current = document

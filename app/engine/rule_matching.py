@@ -3,7 +3,8 @@
 ``match_criteria`` evaluates a criteria document (app/engine/criteria_checks.py describes its
 shape) against an event payload and returns the verdict with one ``Check`` per criterion:
 its path, the value found, the operator, the pattern and whether it matched. A criterion's
-pattern holding ``{{ }}`` is rendered in the sandbox over ``trigger`` first, as StackStorm does.
+pattern holding ``{{ }}`` is rendered in the sandbox first, as StackStorm does: over
+``trigger`` (over ``item`` inside a ``search``), a lone ``{{ expr }}`` keeping its value's type.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from app.engine.criteria import MISSING, RegexTimeout, evaluate, operator_name, regex_budget
 from app.engine.payload_paths import lookup
-from app.engine.templates import TemplateError, is_template, render_string
+from app.engine.templates import TemplateError, is_template, render_parameters
 
 
 @dataclass
@@ -52,10 +53,14 @@ def match_criteria(criteria: dict[str, Any] | None, payload: Any) -> Verdict:
     """Whether ``payload`` meets every criterion (an empty criteria document matches everything).
 
     All checks run (not only up to the first failure) so the tester can show each one; the
-    regex operators of one evaluation share one time budget.
+    regex operators of one evaluation share one time budget. As in StackStorm, criteria never
+    match an empty payload (``{}``, ``null``...), whatever they say.
     """
     with regex_budget():
         checks = _evaluate_all(criteria or {}, {"trigger": payload}, "trigger")
+    if criteria and not payload:
+        checks.insert(0, Check("trigger", "payload", None, False, payload,
+                               reason="the payload is empty, and criteria never match an empty payload"))
     return Verdict(all(check.matched for check in checks), checks)
 
 
@@ -75,7 +80,7 @@ def _evaluate(key: str, criterion: Any, scope: dict[str, Any], root: str) -> Che
     check = Check(key, name, pattern, False, value)
     if is_template(pattern):
         try:
-            pattern = render_string(f"criteria {key}", pattern, {"trigger": scope.get("trigger")})
+            pattern = render_parameters({}, {"pattern": pattern}, scope)["pattern"]
         except TemplateError as exc:
             check.reason = f"the pattern could not be rendered: {exc.message}"
             return check
@@ -88,19 +93,22 @@ def _evaluate(key: str, criterion: Any, scope: dict[str, Any], root: str) -> Che
             check.matched = evaluate(criterion, value, pattern)
     except RegexTimeout:
         check.reason = "the regular expressions ran out of time (the pattern backtracks too much); not matched"
-    if not check.matched and check.reason is None and value is MISSING and name != "nexists":
-        check.reason = "no value at this path"
+    if not check.matched and check.reason is None and value is MISSING:
+        check.reason = "no value at this path (seen as null)"
     return check
 
 
-def _search(check: Check, value: Any, pattern: dict[str, Any], condition: str | None) -> None:
+def _search(check: Check, value: Any, pattern: Any, condition: str | None) -> None:
     """StackStorm's ``search``: items of a list against criteria over ``item.<path>``.
 
     any: some item meets every criterion; all: every item meets every criterion;
     any2any: some item meets some criterion; all2any: every item meets some criterion.
-    As in StackStorm, ``all`` and ``all2any`` hold for an empty list.
+    As in StackStorm, ``all`` and ``all2any`` hold for an empty list, an object is searched
+    as a list of one item and a text character by character.
     """
-    if not isinstance(value, list):
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, (list, str)) or not isinstance(pattern, dict):
         check.reason = "search needs a list" if value is not MISSING else None
         return
     per_item = [_evaluate_all(pattern, {"item": item}, "item") for item in value]

@@ -17,7 +17,8 @@ def matches(operator: str, value, pattern=None) -> bool:
 
 @pytest.mark.parametrize("alias, name", [
     ("eq", "equals"), ("EQUALS", "equals"), ("neq", "nequals"), ("lt", "lessthan"), ("gt", "greaterthan"),
-    ("ieq", "iequals"), ("in", "inside"), ("nin", "ninside"), ("incontains", "nicontains"),
+    ("ieq", "iequals"), ("in", "inside"), ("nin", "ninside"), ("incontains", "incontains"),
+    ("nicontains", "incontains"), ("exist", "exists"), ("Td_Gt", "timediff_gt"),
     ("td_lt", "timediff_lt"), ("td_gt", "timediff_gt"), ("frobnicate", None), (None, None), (["eq"], None),
 ])
 def test_operator_names_and_stackstorm_aliases(alias, name):
@@ -70,8 +71,8 @@ def test_lookup_walks_objects_and_lists():
 @pytest.mark.parametrize("operator, value, pattern, expected", [
     ("equals", 5, 5, True), ("equals", "5", 5, False), ("nequals", "a", "b", True),
     ("iequals", "DOWN", "down", True), ("iequals", 1, "1", False),
-    ("lessthan", 2, 3, True), ("lessthan", "2", 3, True), ("greaterthan", 10, "9", True),
-    ("greaterthan", "b", "a", True), ("greaterthan", "x", 1, False), ("greaterthan", 10**400, 1, False),
+    ("lessthan", 2, 3, True), ("lessthan", 2.5, 3, True), ("greaterthan", "b", "a", True),
+    ("greaterthan", 10**400, 1, True), ("lessthan", [1, 2], [1, 3], True), ("greaterthan", True, 0, True),
     ("matchwildcard", "web-01.example", "web-*", True), ("matchwildcard", "db-01", "web-*", False),
     # StackStorm semantics: regex/iregex search anywhere, matchregex anchors at the start.
     ("regex", "error: disk full", "disk", True), ("regex", "error: disk full", "^disk", False),
@@ -83,16 +84,73 @@ def test_lookup_walks_objects_and_lists():
     ("startswith", "prod-db", "prod", True), ("istartswith", "PROD-db", "prod", True),
     ("endswith", "a.log", ".log", True), ("iendswith", "A.LOG", ".log", True),
     ("inside", "b", ["a", "b"], True), ("inside", "z", "xyz", True), ("ninside", "c", ["a", "b"], True),
-    ("exists", None, None, True), ("exists", MISSING, None, False), ("nexists", MISSING, None, True),
+    ("exists", 0, None, True), ("exists", False, None, True), ("exists", MISSING, None, False),
+    ("nexists", MISSING, None, True), ("contains", {"k": 1}, "k", True), ("inside", 2, [1, 2], True),
 ])
 def test_operators(operator, value, pattern, expected):
     assert matches(operator, value, pattern) is expected
 
 
-def test_a_missing_value_matches_only_nexists():
-    for name in OPERATORS:
-        if name not in ("nexists", "search"):
-            assert matches(name, MISSING, "x") is False, name
+@pytest.mark.parametrize("operator, value, pattern", [
+    # StackStorm compares values as they are: numeric text is text, and text against a number
+    # raises in Python, so the criterion does not match.
+    ("lessthan", "2", 3), ("greaterthan", 10, "9"), ("greaterthan", "x", 1),
+    ("gt", {"a": 1}, {"a": 0}), ("lt", None, 1),
+    ("iequals", 1, "1"), ("iequals", ["A"], "a"), ("icontains", 5, "5"), ("incontains", 5, "x"),
+    ("ncontains", 5, "x"), ("contains", 5, 5), ("contains", "abc", 1),
+    ("startswith", 123, "1"), ("istartswith", ["ab"], "a"), ("endswith", "a.log", ["log"]), ("iendswith", None, "x"),
+    ("matchwildcard", 5, "*"), ("regex", 5, "5"), ("iregex", ["a"], "a"), ("matchregex", "a", 1),
+    ("inside", None, "abc"), ("ninside", None, "abc"), ("ninside", 1, "abc"),
+    ("equals", "5", 5), ("equals", "true", True),
+])
+def test_wrong_types_never_raise_and_do_not_match(operator, value, pattern):
+    assert matches(operator, value, pattern) is False
+
+
+def test_text_that_looks_like_a_number_compares_as_text():
+    assert matches("lessthan", "10", "9") is True  # "1" sorts before "9"
+    assert matches("greaterthan", "10", "9") is False
+    assert matches("lessthan", 10, 9.5) is False and matches("lessthan", 9, 9.5) is True
+
+
+@pytest.mark.parametrize("operator, pattern, expected", [
+    # A missing path is None, as in StackStorm: what holds for None holds for it.
+    ("nequals", "x", True), ("ninside", ["a", "b"], True), ("nexists", None, True),
+    ("equals", "x", False), ("exists", None, False), ("ninside", "abc", False),
+    ("ncontains", "x", False), ("incontains", "x", False), ("lessthan", 1, False), ("greaterthan", 1, False),
+])
+def test_a_missing_path_is_seen_as_null(operator, pattern, expected):
+    assert matches(operator, MISSING, pattern) is expected
+    assert matches(operator, None, pattern) is expected
+
+
+def test_a_missing_path_matches_only_what_holds_for_null():
+    holding = {name for name in OPERATORS if name != "search" and matches(name, MISSING, "x")}
+    assert holding == {"nequals", "nexists"}
+
+
+def test_null_is_absent_for_exists_and_nexists():
+    assert matches("exists", None) is False and matches("nexists", None) is True
+    assert matches("exists", "") is True and matches("nexists", []) is False
+
+
+def test_a_null_pattern_matches_only_nequals_exists_and_nexists():
+    holding = {name for name in OPERATORS if name != "search" and matches(name, "x", None)}
+    assert holding == {"nequals", "exists"}
+    assert matches("equals", None, None) is False and matches("nequals", None, None) is False
+
+
+@pytest.mark.parametrize("operator, value, pattern, expected", [
+    ("iequals", "ÉTÉ", "été", True), ("equals", "Prod", "prod", False), ("nequals", "Prod", "prod", True),
+    ("icontains", "Disk FULL", "full", True), ("contains", "Disk FULL", "full", False),
+    ("incontains", "Disk FULL", "full", False), ("ncontains", "Disk FULL", "full", True),
+    ("istartswith", "Web-01", "WEB", True), ("startswith", "Web-01", "web", False),
+    ("iendswith", "A.Log", ".LOG", True), ("endswith", "A.Log", ".log", False),
+    ("matchwildcard", "WEB-01", "web-*", False), ("regex", "ERROR", "error", False),
+    ("iregex", "ERROR", "error", True), ("inside", "A", ["a"], False),
+])
+def test_case_folding(operator, value, pattern, expected):
+    assert matches(operator, value, pattern) is expected
 
 
 def test_timediff_operators():
@@ -101,8 +159,17 @@ def test_timediff_operators():
     assert matches("timediff_lt", recent, 60) is True
     assert matches("timediff_gt", old, 3600) is True
     assert matches("timediff_lt", old, 60) is False
-    assert matches("td_lt", datetime.now(UTC).timestamp() - 5, 60) is True
     assert matches("timediff_lt", "not a date", 60) is False
+    assert matches("timediff_lt", MISSING, 60) is False and matches("timediff_gt", MISSING, 60) is False
+
+
+def test_timediff_reads_times_as_stackstorm_does():
+    naive_recent = (datetime.now(UTC) - timedelta(seconds=30)).replace(tzinfo=None).isoformat()
+    assert matches("td_lt", naive_recent, 60) is True  # a time without a zone is UTC
+    assert matches("timediff_gt", "Tue, 01 Jul 2014 00:01:01 GMT", 60) is True  # any dateutil format
+    assert matches("timediff_gt", "2014-07-01T00:01:01", "60") is True  # a pattern in text is a number
+    # A Unix timestamp is not a time StackStorm reads.
+    assert matches("td_lt", datetime.now(UTC).timestamp() - 5, 60) is False
 
 
 @pytest.mark.parametrize("value, pattern", [

@@ -44,9 +44,67 @@ def test_search_on_an_empty_list_holds_for_all_and_not_for_any():
     assert match_criteria(search("any", field_name="Status"), {"fields": []}).matched is False
 
 
-@pytest.mark.parametrize("value", [None, "Status", {"field_name": "Status"}, 5])
+@pytest.mark.parametrize("value", [None, 5, True, "Status"])
 def test_search_on_something_not_a_list_does_not_match(value):
     assert match_criteria(search("any", field_name="Status"), {"fields": value}).matched is False
+    assert match_criteria(search("any", field_name="Status"), {"other": 1}).matched is False
+
+
+def test_search_treats_an_object_as_a_list_of_one_and_text_as_its_characters():
+    assert match_criteria(search("any", field_name="Status"), {"fields": {"field_name": "Status"}}).matched is True
+    assert match_criteria(search("all", field_name="Nope"), {"fields": {"field_name": "Status"}}).matched is False
+    letters = {"trigger.code": {"type": "search", "condition": "any", "pattern": {
+        "item": {"type": "equals", "pattern": "x"}}}}
+    assert criteria_errors(letters) == {}
+    assert match_criteria(letters, {"code": "axb"}).matched is True
+    assert match_criteria(letters, {"code": "ab"}).matched is False
+
+
+def test_labels_give_one_path_several_criteria():
+    criteria = {"trigger.count#low": {"type": "gt", "pattern": 3}, "trigger.count#high": {"type": "lt", "pattern": 10},
+                "trigger.fields": {"type": "search", "condition": "any", "pattern": {
+                    "item.to_value#1": {"type": "startswith", "pattern": "App"},
+                    "item.to_value#2": {"type": "endswith", "pattern": "ved"}}}}
+    assert criteria_errors(criteria) == {}
+    assert match_criteria(criteria, {"count": 5, **ISSUE}).matched is True
+    assert match_criteria(criteria, {"count": 12, **ISSUE}).matched is False
+    assert criteria_errors({"#trigger.count": {"type": "eq", "pattern": 1}})
+
+
+def test_criteria_never_match_an_empty_payload():
+    criteria = {"trigger.x": {"type": "nexists"}}
+    assert match_criteria(criteria, {"y": 1}).matched is True
+    for empty in ({}, None):
+        verdict = match_criteria(criteria, empty)
+        assert verdict.matched is False and "empty" in verdict.checks[0].reason
+    assert match_criteria({}, {}).matched is True
+
+
+def test_a_missing_path_is_null_for_every_operator():
+    assert match_criteria({"trigger.env": {"type": "nequals", "pattern": "prod"}}, {"other": 1}).matched is True
+    assert match_criteria({"trigger.env": {"type": "nin", "pattern": ["prod"]}}, {"other": 1}).matched is True
+    assert match_criteria({"trigger.env": {"type": "exists"}}, {"env": None}).matched is False
+    assert match_criteria({"trigger.env": {"type": "nexists"}}, {"env": None}).matched is True
+    assert match_criteria({"trigger.env": {"type": "gt", "pattern": 1}}, {"other": 1}).matched is False
+
+
+def test_a_lone_template_pattern_keeps_the_value_type():
+    assert match_criteria({"trigger.n": {"type": "equals", "pattern": "{{ trigger.limit }}"}},
+                          {"n": 5, "limit": 5}).matched is True
+    assert match_criteria({"trigger.n": {"type": "gt", "pattern": "{{ trigger.limit }}"}},
+                          {"n": 5, "limit": 3}).matched is True
+    assert match_criteria({"trigger.n": {"type": "in", "pattern": "{{ trigger.allowed }}"}},
+                          {"n": 5, "allowed": [4, 5]}).matched is True
+    # Text around the expression makes the pattern text.
+    assert match_criteria({"trigger.s": {"type": "equals", "pattern": "v{{ trigger.n }}"}},
+                          {"s": "v5", "n": 5}).matched is True
+
+
+def test_patterns_inside_a_search_are_rendered_over_the_item():
+    criteria = {"trigger.pairs": {"type": "search", "condition": "all", "pattern": {
+        "item.a": {"type": "equals", "pattern": "{{ item.b }}"}}}}
+    assert match_criteria(criteria, {"pairs": [{"a": 1, "b": 1}, {"a": "x", "b": "x"}]}).matched is True
+    assert match_criteria(criteria, {"pairs": [{"a": 1, "b": 2}]}).matched is False
 
 
 def test_search_items_may_be_searched_again():
@@ -103,7 +161,7 @@ def test_every_check_is_explained_with_the_value_found():
     assert verdict.matched is False
     assert shown[0] == {"path": "trigger.body.env", "operator": "equals", "pattern": "prod", "found": True,
                         "value": "dev", "matched": False}
-    assert shown[1]["found"] is False and shown[1]["reason"] == "no value at this path"
+    assert shown[1]["found"] is False and shown[1]["reason"] == "no value at this path (seen as null)"
 
 
 def test_patterns_may_be_templates_over_the_payload_in_the_sandbox():
