@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test install lint bench bench-lists clean
+.PHONY: run test install lint bench bench-events bench-lists clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -25,6 +25,9 @@ lint: install
 
 bench: install
 	$(PY) -m bench.executions
+
+bench-events: install
+	$(PY) -m bench.events
 
 bench-lists: install
 	$(PY) -m bench.lists

@@ -93,6 +93,17 @@ def parse_timer(trigger_ref: str, parameters: dict[str, Any] | None) -> Timer:
     return Timer(CRON, ident, parameters, zone, expression=expression, years=years, weeks=weeks)
 
 
+def timer_errors(trigger_ref: str, parameters: dict[str, Any] | None) -> list[str]:
+    """Why a rule's timer parameters cannot be scheduled: [] when they can or it is no timer."""
+    if timer_kind(trigger_ref) is None:
+        return []
+    try:
+        parse_timer(trigger_ref, parameters)
+    except TimerError as exc:
+        return [str(exc)]
+    return []
+
+
 def next_fire(timer: Timer, after: datetime) -> datetime | None:
     """The first fire time strictly after ``after`` (aware), in UTC; None when it never fires again."""
     after = after.astimezone(UTC)
@@ -170,7 +181,8 @@ def _cron(parameters: dict[str, Any]) -> tuple[str, frozenset[int] | None, froze
         years = None if value["year"] == "*" else frozenset(_values(value["year"], 1970, 2200))
         weeks = None if value["week"] == "*" else frozenset(_values(value["week"], 1, 53))
     if not croniter.is_valid(text):
-        raise TimerError(f"The cron schedule {text!r} (minute hour day month day-of-week second) is not valid.")
+        given_as = f"expression {expression!r}" if expression is not None else "The cron fields"
+        raise TimerError(f"{given_as}: the schedule {text!r} (minute hour day month day-of-week second) is not valid.")
     return text, years, weeks
 
 

@@ -1,9 +1,10 @@
 """``core.execution_finished``: an execution that ended becomes an event, so a rule can react
 (notify on failures). StackStorm calls this trigger ``core.st2.generic.actiontrigger``.
 
-Fired by the worker after the end is committed, as its own event: the rules it fires run as
-new executions later, never inside the one that ended, so a rule on this trigger whose own
-executions end fires again (as in StackStorm) but nothing recurses.
+Fired after the end is committed (by the worker, the sweeper, or a cancel of a queued
+execution), as its own event: the rules it fires run as new executions later, never inside
+the one that ended, so a rule on this trigger whose own executions end fires again (as in
+StackStorm) but nothing recurses.
 """
 
 from __future__ import annotations
@@ -39,10 +40,10 @@ def fire_execution_finished(execution_id: int) -> int | None:
     Nothing is recorded while no enabled rule listens: most executions end unobserved, and an
     event row per execution would double the writes of every run.
     """
-    trigger = db.session.scalar(select(Trigger).where(Trigger.ref == EXECUTION_FINISHED))
-    listened = trigger is not None and db.session.scalar(
-        select(exists().where(Rule.trigger_id == trigger.id, Rule.enabled.is_(True))))
-    execution = db.session.get(Execution, execution_id, populate_existing=True) if listened else None
+    # One round trip: the trigger only if an enabled rule listens (every execution end asks).
+    trigger = db.session.scalar(select(Trigger).where(
+        Trigger.ref == EXECUTION_FINISHED, exists().where(Rule.trigger_id == Trigger.id, Rule.enabled.is_(True))))
+    execution = db.session.get(Execution, execution_id, populate_existing=True) if trigger is not None else None
     if execution is None:
         db.session.rollback()
         return None

@@ -32,7 +32,7 @@ from app.extensions import redis_client
 from app.logging import request_id_var
 from app.models import Action, Execution
 from app.models.execution import CANCELED, CANCELING, PENDING, QUEUED, REQUESTED, RUNNING, TERMINAL
-from app.services import queue, vault
+from app.services import execution_events, queue, vault
 from app.services.content import get_by_ref
 from app.services.execution_lifecycle import requested_parameters
 from app.services.masking import mask_text, secret_strings
@@ -208,7 +208,11 @@ def cancel_execution(execution: Execution) -> bool:
 
 
 def signal_cancel(execution: Execution, running: bool) -> None:
-    """Tell the workers: a Redis flag the runner polls, and a Celery revoke to every worker."""
+    """Tell the workers: a Redis flag the runner polls, and a Celery revoke to every worker.
+
+    An execution canceled while queued ends here, not in a worker: its
+    ``core.execution_finished`` is fired here too.
+    """
     if running:
         redis_client().set(cancel_key(execution.id), "1", ex=7 * 24 * 3600)
     if execution.task_id:
@@ -218,6 +222,11 @@ def signal_cancel(execution: Execution, running: bool) -> None:
             log.warning("revoke of execution %s failed", execution.id, exc_info=True)
     if not running:
         forget_secrets(execution)
+        try:
+            execution_events.fire_execution_finished(execution.id)
+        except Exception:  # noqa: BLE001 - the cancel is committed whatever becomes of its event
+            db.session.rollback()
+            log.exception("execution %s: its core.execution_finished event could not be recorded", execution.id)
 
 
 def rerun_values(original: Execution, action: Action, overrides: dict[str, Any]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import array
 from app.db import db
 from app.engine import pack_files as files
 from app.engine.parameters import instance_errors
+from app.engine.timers import timer_errors
 from app.errors import Conflict, ValidationError
 from app.models import Action, Pack, Rule, Sensor, Trigger
 from app.services.content import find_by_ref
@@ -191,7 +192,9 @@ class _PackWriter:
                 errors.add(item.source_file, "trigger.type",
                            f"There is no trigger type {item.refs['trigger']!r} (in this pack or a registered one).")
             elif trigger.parameters_schema:
-                for message in instance_errors(trigger.parameters_schema, item.fields["trigger_parameters"]):
+                parameters = item.fields["trigger_parameters"]
+                for message in (instance_errors(trigger.parameters_schema, parameters)
+                                or timer_errors(trigger.ref, parameters)):
                     errors.add(item.source_file, "trigger.parameters", message)
                 if is_webhook_trigger(trigger) and not errors.by_file.get(item.source_file):
                     for message in webhook_parameter_errors(self.definition.name, item.fields["trigger_parameters"]):

@@ -16,6 +16,7 @@ from typing import Any
 from app.db import db
 from app.engine.criteria_checks import criteria_errors
 from app.engine.parameters import instance_errors
+from app.engine.timers import timer_errors
 from app.engine.trigger_aliases import canonical_trigger_ref
 from app.errors import ValidationError
 from app.models import Action, Rule, Trigger
@@ -51,7 +52,8 @@ def check_rule(trigger: Trigger, action: Action, values: dict[str, Any]) -> None
     """
     errors: dict[str, Any] = {}
     if "trigger_parameters" in values:
-        problems = instance_errors(trigger.parameters_schema or {}, values["trigger_parameters"])
+        problems = (instance_errors(trigger.parameters_schema or {}, values["trigger_parameters"])
+                    or timer_errors(trigger.ref, values["trigger_parameters"]))
         if problems:
             errors["trigger_parameters"] = problems
     if "criteria" in values:

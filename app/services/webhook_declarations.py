@@ -151,10 +151,10 @@ def resolve_secret(pack_name: str, reference: str) -> str | None:
     The one place a reference is resolved: today it names a config value of the rule's pack
     declared ``secret: true``; the key store will resolve the same names when it exists.
     """
-    if reference not in secret_reference_names(pack_name):
+    pack = find_pack(pack_name)  # once: every webhook request resolves its secret
+    if pack is None or reference not in secret_config_keys(pack.config_schema):
         return None
-    pack = find_pack(pack_name)
-    value = (pack.config or {}).get(reference) if pack is not None else None
+    value = (pack.config or {}).get(reference)
     # A template would need rendering with kv, which does not exist yet: treat it as unset.
     if not isinstance(value, str) or not value or "{{" in value or "{%" in value:
         return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import func, select
 
@@ -221,3 +223,28 @@ def test_a_metadata_symlink_loop_is_reported(api, acme, db_session):
     loop.symlink_to(loop)
     errors = error_for(api, db_session)
     assert errors == {"rules/loop.yaml": {"_file": ["Is a link leading outside the pack (or a link loop)."]}}
+
+
+@pytest.mark.parametrize(("trigger", "parameters", "message"), [
+    ("core.cron_timer", {"expression": "61 * * * *"}, "expression '61 * * * *': the schedule"),
+    ("core.cron_timer", {"hour": "25"}, "The cron fields: the schedule '0 25 "),
+    ("core.cron_timer", {"day_of_week": "mon-funday"}, "'mon-funday' is not a valid cron field."),
+    ("core.cron_timer", {"minute": 5, "timezone": "Mars/Olympus"}, "timezone 'Mars/Olympus' is not an IANA"),
+    ("core.date_timer", {"date": "next tuesday"}, "date 'next tuesday' is not an ISO 8601"),
+    ("core.st2.IntervalTimer", {"unit": "fortnights", "delta": 1}, "is not one of"),
+    ("core.interval_timer", {"unit": "seconds", "delta": 0}, "less than the minimum of 1"),
+])
+def test_a_timer_rule_that_cannot_be_scheduled_is_refused_by_api_and_pack_files(api, acme, db_session, trigger,
+                                                                                parameters, message):
+    acme.add("core")
+    assert register(api, "core").status_code == 200
+    response = api.post("/api/v1/rules", json={"pack": "core", "name": "tick", "trigger": trigger,
+                                               "trigger_parameters": parameters, "action": "core.noop"})
+    assert response.status_code == 422, response.json
+    [problem] = response.json["errors"]["trigger_parameters"]
+    assert message in problem
+
+    acme.write("acme/rules/tick.yaml", f"name: tick\ntrigger: {{type: {trigger}, parameters: {json.dumps(parameters)}}}\n"
+                                       "action: {ref: acme.ok}\n")
+    [problem] = error_for(api, db_session)["rules/tick.yaml"]["trigger.parameters"]
+    assert message in problem

@@ -152,6 +152,28 @@ def test_a_failed_execution_fires_a_notify_rule_through_execution_finished(worke
     assert len(events) >= 1
 
 
+def test_an_execution_canceled_while_queued_fires_execution_finished(app, worker_api, make_action, core_pack,
+                                                                     committed_db):
+    from app.services import executions
+
+    make_action("ops.waits", "local-shell-cmd", parameters={"cmd": {"type": "string"}})
+    rule = worker_api.post("/api/v1/rules", json={
+        "pack": "core", "name": "on_cancel", "trigger": "core.execution_finished", "action": "core.noop",
+        "criteria": {"trigger.status": {"type": "equals", "pattern": "canceled"}}})
+    assert rule.status_code == 201, rule.json
+    with app.test_request_context():  # created but never sent: no worker ever claims it
+        queued = executions.create_execution(executions.action_for_execute("ops.waits"), {"cmd": "true"})
+        committed_db.commit()
+        queued_id = queued.id
+
+    assert worker_api.post(f"/api/v1/executions/{queued_id}/cancel").json["status"] == "canceled"
+
+    [event] = wait_for(lambda: worker_api.get(f"/api/v1/events?source=execution:{queued_id}").json or None)
+    assert event["payload"]["status"] == "canceled" and event["payload"]["action"] == "ops.waits"
+    [fired] = wait_for(lambda: worker_api.get("/api/v1/executions?rule=core.on_cancel").json or None)
+    assert wait_until_done(worker_api, fired["id"])["status"] == "succeeded"
+
+
 def test_purge_removes_old_events_and_enforcements_and_the_execution_says_so(deploy_setup, committed_db, in_app):
     from app.models import Enforcement, Event
     from tasks.maintenance import purge_events

@@ -63,6 +63,34 @@ def test_timers_fire_stop_and_survive_a_beat_dying(app, worker_api, core_pack, c
     assert (len(events_of(committed_db, interval)), len(events_of(committed_db, cron))) == before
 
 
+def test_an_interval_rule_runs_an_execution_every_second_until_patched_disabled(worker_api, core_pack,
+                                                                                committed_db, beats):
+    rule(worker_api, "heartbeat", "core.interval_timer", EVERY_SECOND)
+    beats.start()
+
+    def executions() -> list[dict]:
+        return worker_api.get("/api/v1/executions?rule=core.heartbeat&page_size=100&sort=id").json
+
+    wait_for(lambda: len([e for e in executions() if e["status"] == "succeeded"]) >= 4, 30)
+    # One execution per tick, from consecutive one-second ticks.
+    details = [worker_api.get(f"/api/v1/executions/{e['id']}").json for e in executions()]
+    ticks = sorted(datetime.fromisoformat(e["context"]["trigger"]["executed_at"]) for e in details)
+    assert len(ticks) == len(set(ticks))
+    assert [b - a for a, b in zip(ticks[:4], ticks[1:4], strict=False)] == [timedelta(seconds=1)] * 3
+
+    assert worker_api.patch("/api/v1/rules/core.heartbeat", json={"enabled": False}).status_code == 200
+
+    def stopped() -> bool:
+        before = len(executions())
+        time.sleep(3)
+        return len(executions()) == before
+
+    wait_for(stopped, 15)
+    last = len(executions())
+    time.sleep(2)
+    assert len(executions()) == last
+
+
 def _stop_all_and_restart(beats, committed_db, source: str) -> tuple[datetime, datetime]:
     for proc in beats.running():
         stop_group(proc)

@@ -1,0 +1,126 @@
+"""What the benchmarks share: one worker started as the Procfile starts it, the app with an
+admin identity, a ping, percentiles and the plain-Celery baseline on the same worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from app.config import ROOT
+
+
+def procfile_command(process: str) -> str:
+    """The Procfile's command line for ``process`` (run with ``sh -c``, as honcho does)."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        name, _, command = line.partition(":")
+        if name.strip() == process:
+            return command.strip()
+    raise LookupError(f"no {process!r} process in the Procfile")
+
+
+def venv_env(**extra: str) -> dict[str, str]:
+    """The environment with this interpreter's bin first, so ``celery``/``gunicorn`` are the venv's."""
+    env = {**os.environ, **extra}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', os.defpath)}"
+    return env
+
+
+def start_worker(log_path: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """The Procfile's ``worker:`` line (its pool, concurrency, queues, task events), with the
+    benchmark's app (Patchbay's tasks plus the plain noop) and a hostname of its own."""
+    hostname = f"bench-{os.getpid()}@{socket.gethostname()}"
+    command = procfile_command("worker").replace("-A tasks.worker", "-A bench.worker_app")
+    command = command.replace("--hostname worker@%h", f"--hostname {hostname}")
+    if "bench.worker_app" not in command or hostname not in command:
+        raise SystemExit(f"the Procfile's worker line changed shape: {command}")
+    with open(log_path or os.devnull, "ab") as output:
+        proc = subprocess.Popen(["sh", "-c", command], cwd=ROOT, env=venv_env(), stdout=output,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    return proc, hostname
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def noop_action() -> None:
+    """The content ``bench.executions`` needs: a core pack holding only ``core.noop``."""
+    from app.db import db
+    from app.models import Pack
+    from app.services.actions import create_action
+
+    db.session.add(Pack(name="core"))
+    db.session.flush()
+    create_action({"pack_name": "core", "name": "noop", "runner_type": "noop"})
+
+
+def setup_app(content: Callable[[], None] = noop_action):
+    """Migrate, wipe Redis, add an admin identity ``bench`` and ``content``; (app, auth headers)."""
+    from app import create_app
+    from app.db import db
+    from app.migrate import upgrade
+    from app.models import Identity
+    from app.security.tokens import issue_tokens
+    from app.services.rbac import assign_role, ensure_builtin_roles
+
+    upgrade(os.environ["DATABASE_URL"])
+    app = create_app()
+    with app.app_context():
+        from app.extensions import redis_client
+
+        redis_client().flushdb()
+        roles = ensure_builtin_roles()
+        identity = Identity(name="bench", kind="user", enabled=True)
+        db.session.add(identity)
+        db.session.flush()
+        assign_role(identity, roles["admin"])
+        content()
+        db.session.commit()
+    with app.test_request_context():
+        token = issue_tokens(identity.id)["access_token"]
+    return app, {"Authorization": f"Bearer {token}"}
+
+
+def wait_for_worker(app, hostname: str) -> None:
+    from app.services.queue import celery_app
+
+    with app.app_context():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if celery_app().control.ping(timeout=0.5, destination=[hostname]):
+                return
+        raise SystemExit("the benchmark worker did not answer ping")
+
+
+def bench_plain_celery(app, n: int) -> tuple[float, list[float]]:
+    from app.services.queue import celery_app
+    from bench.worker_app import PLAIN_NOOP
+
+    with app.app_context():
+        celery = celery_app()
+        started = time.perf_counter()
+        results = [celery.send_task(PLAIN_NOOP, queue="actions") for _ in range(n)]
+        for result in results:
+            result.get(timeout=120)
+        elapsed = time.perf_counter() - started
+        round_trips = []
+        for _ in range(min(n, 200)):
+            begin = time.perf_counter()
+            celery.send_task(PLAIN_NOOP, queue="actions").get(timeout=30)
+            round_trips.append((time.perf_counter() - begin) * 1000)
+    return n / elapsed, round_trips
