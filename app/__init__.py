@@ -25,6 +25,7 @@ from app.security.edge import install_edge
 from app.security.install import install_security
 from app.security.keys import JWT_SIGNING, derived_key
 from app.security.tokens import lifetimes
+from app.services.audit import install_audit_hook
 
 SWAGGER_ASSETS_URL = "/docs/assets/"
 
@@ -84,6 +85,7 @@ def create_app(overrides: dict[str, Any] | None = None, *, serves_requests: bool
     _install_request_hooks(app)
     _install_swagger_assets(app)
     install_security(app)
+    install_audit_hook(app)
     install_edge(app)
     return app
 

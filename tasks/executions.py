@@ -5,6 +5,11 @@ Vault. While the runner works, a heartbeat thread stamps ``heartbeat_at`` every
 HEARTBEAT_SECONDS (the sweeper abandons executions whose stamp goes stale) and notices a
 cancel recorded in PostgreSQL; the runner polls ``is_canceled`` (a Redis flag, plus what the
 heartbeat saw; the revoke signal makes it look at once) and kills its process tree.
+
+The Celery task ends as the execution did, so Flower tells the truth: ``succeeded`` is
+SUCCESS, ``failed``/``timeout``/``abandoned`` raise ``ExecutionFailed`` (FAILURE, never
+retried, the message acknowledged), ``canceled`` is REVOKED. Each is set only after the end
+is committed.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import logging
 from typing import Any
 
 from celery import shared_task
+from celery.exceptions import Ignore
 from flask import current_app
 from sqlalchemy import select, update
 
@@ -31,19 +37,31 @@ from app.engine.templates import TemplateError, render_parameters, shell_paramet
 from app.extensions import redis_client
 from app.logging import execution_id_var, request_id_var
 from app.models import Action, Execution, Pack
+from app.models.execution import ABANDONED, CANCELED, TIMEOUT
 from app.services import execution_events, execution_logs, executions, queue, vault
 from app.services import execution_lifecycle as lifecycle
 from app.services.masking import add_secret_strings, mask_text, mask_value, secret_strings
 from app.services.pack_reader import pack_directory
 from tasks import execution_watch
 from tasks.execution_watch import CancelWatch, Heartbeat
-from tasks.runners.base import FAILED, RunContext, RunResult, get_runner
+from tasks.runners.base import FAILED, RunContext, RunResult
 from tasks.runners.isolation import Isolation
+from tasks.runners.registry import get_runner
 
 log = logging.getLogger("patchbay.executions")
 
+FAILURE_STATUSES = frozenset({FAILED, TIMEOUT, ABANDONED})
+REASON_MAX = 300  # characters of the error shown in Flower
 
-@shared_task(name=queue.RUN_EXECUTION, bind=True, acks_late=True, reject_on_worker_lost=True)
+
+class ExecutionFailed(Exception):
+    """The execution ended failed, timeout or abandoned (already recorded and committed)."""
+
+
+# ``throws``: an expected end, logged without a traceback; Celery retries nothing here, and a
+# failure is acknowledged (reject_on_worker_lost requeues only when the worker itself died).
+@shared_task(name=queue.RUN_EXECUTION, bind=True, acks_late=True, reject_on_worker_lost=True,
+             throws=(ExecutionFailed,))
 def run_execution(self, execution_id: int) -> dict[str, Any]:
     execution_id_var.set(execution_id)
     try:
@@ -57,10 +75,32 @@ def run_execution(self, execution_id: int) -> dict[str, Any]:
         return {"execution": execution_id, "claimed": False, "status": status}
     request_id_var.set(execution.request_id)
     try:
-        return _run_claimed(execution)
+        ended = _run_claimed(execution)
     finally:
         request_id_var.set(None)
         execution_id_var.set(None)
+    return _end_task_as(self, execution, ended)
+
+
+def _end_task_as(task: Any, execution: Execution, ended: dict[str, Any]) -> dict[str, Any]:
+    """Give the Celery task the execution's outcome as its state (Flower shows it)."""
+    error = ended.pop("error", None)
+    status = ended["status"]
+    if status == "already ended":
+        # Ended meanwhile by someone else (the sweeper abandoned it, a cancel): mirror that end.
+        row = db.session.execute(select(Execution.status, Execution.error).where(Execution.id == execution.id)).one()
+        db.session.rollback()
+        status, error = row.status, row.error
+    if status in FAILURE_STATUSES:
+        reason = error.splitlines()[0][:REASON_MAX] if error else "no reason recorded"
+        raise ExecutionFailed(f"execution {execution.id} ({execution.action_ref}) {status}: {reason}")
+    if status == CANCELED:
+        # The worker announces REVOKED when the revoke reaches it while the task runs; a cancel
+        # noticed through the Redis flag alone is announced here. Ignore: no SUCCESS after it.
+        task.backend.mark_as_revoked(task.request.id, "canceled", request=task.request)
+        task.send_event("task-revoked", terminated=False, signum=None, expired=False)
+        raise Ignore()
+    return ended
 
 
 def _run_claimed(execution: Execution) -> dict[str, Any]:
@@ -208,4 +248,5 @@ def _record_end(execution: Execution, outcome: RunResult, writer: execution_logs
         _fire_finished(execution.id)
     else:
         log.info("execution %s had already ended; the runner's outcome (%s) is dropped", execution.id, outcome.status)
-    return {"execution": execution.id, "claimed": True, "status": ended or "already ended"}
+    return {"execution": execution.id, "claimed": True, "status": ended or "already ended",
+            "error": error if ended else None}

@@ -1,9 +1,9 @@
-"""Periodic housekeeping, run by celery beat (see ``beat_schedule`` in app/services/queue.py).
+"""Periodic housekeeping, run by celery beat (each task declares its schedule with ``@periodic``).
 
 sweep_executions ends executions whose worker died (stale heartbeat → ``abandoned``, or a new
 attempt where the action's retry policy says so) and re-sends ``requested`` executions whose
-message was lost (claims make a duplicate harmless). A Redis lock keeps two sweeps from
-overlapping (two beats by mistake, or a sweep slower than its interval).
+message was lost (claims make a duplicate harmless). ``@periodic``'s lock keeps two runs of a
+task from overlapping (two beats by mistake, or a sweep slower than its interval).
 
 sweep_events re-sends events whose message was lost and frees those whose worker died
 mid-way; purge_events deletes events and enforcements past EVENT_RETENTION_DAYS in batches
@@ -13,9 +13,9 @@ mid-way; purge_events deletes events and enforcements past EVENT_RETENTION_DAYS 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
-from celery import shared_task
 from flask import current_app
 
 from app.db import db
@@ -23,30 +23,23 @@ from app.extensions import redis_client
 from app.services import event_upkeep, execution_events, execution_logs, executions, queue
 from app.services import execution_lifecycle as lifecycle
 from app.services.events import enqueue_event
+from tasks.periodic import periodic
 
 log = logging.getLogger("patchbay.maintenance")
 
-LOCK_NAME = "patchbay:lock:sweep-executions"
-LOCK_SECONDS = 120  # longer than a sweep takes; expires by itself if the sweeper dies
-EVENTS_LOCK_NAME = "patchbay:lock:sweep-events"
-PURGE_LOCK_NAME = "patchbay:lock:purge-events"
+SWEEP_SECONDS = 120  # longer than a sweep takes; the lock expires by itself if the sweeper dies
 PURGE_MAX_BATCHES = 200  # one run deletes at most this many batches; the next run goes on
 
 
-@shared_task(name=queue.SWEEP_EXECUTIONS, acks_late=False)
+def sweep_interval(config: Mapping[str, Any]) -> float:
+    """Often enough that a stale heartbeat is noticed well within the abandon age."""
+    return float(max(1, min(config["HEARTBEAT_SECONDS"], config["ABANDON_AFTER_SECONDS"] // 2 or 1)))
+
+
+@periodic(queue.SWEEP_EXECUTIONS, every=sweep_interval, lock_seconds=SWEEP_SECONDS, expires=60)
 def sweep_executions() -> dict[str, Any]:
-    lock = redis_client().lock(LOCK_NAME, timeout=LOCK_SECONDS, blocking=False)
-    if not lock.acquire(blocking=False):
-        log.info("another sweep is running; skipped")
-        return {"skipped": True}
-    try:
-        abandoned = abandon_stale()
-        requeued = requeue_lost()
-    finally:
-        try:
-            lock.release()
-        except Exception:  # noqa: BLE001 - it expired meanwhile; nothing to release
-            pass
+    abandoned = abandon_stale()
+    requeued = requeue_lost()
     return {"skipped": False, "abandoned": abandoned, "requeued": requeued}
 
 
@@ -116,57 +109,36 @@ def _queue_length(name: str) -> int:
     return sum(pipe.execute())
 
 
-def _locked(name: str, seconds: int):
-    lock = redis_client().lock(name, timeout=seconds, blocking=False)
-    return lock if lock.acquire(blocking=False) else None
-
-
-def _release(lock) -> None:
-    try:
-        lock.release()
-    except Exception:  # noqa: BLE001 - it expired meanwhile; nothing to release
-        pass
-
-
-@shared_task(name=queue.SWEEP_EVENTS, acks_late=False)
+# Events left pending (message lost) or processing (worker lost) go round again.
+@periodic(queue.SWEEP_EVENTS, every=10.0, lock_seconds=SWEEP_SECONDS, expires=60)
 def sweep_events() -> dict[str, Any]:
-    lock = _locked(EVENTS_LOCK_NAME, LOCK_SECONDS)
-    if lock is None:
-        return {"skipped": True}
-    try:
-        config = current_app.config
-        released = event_upkeep.release_stuck(config["ABANDON_AFTER_SECONDS"])
-        db.session.commit()
-        if released:
-            log.warning("freed %d event(s) whose worker stopped mid-way: %s", len(released), released[:20])
-        sent: list[int] = []
-        # With messages still waiting, a pending event is most likely behind them, not lost.
-        if _queue_length(queue.EVENTS_QUEUE) == 0:
-            lost = event_upkeep.lost_pending(config["REQUEUE_AFTER_SECONDS"])
-            db.session.rollback()
-            for event in lost:
-                enqueue_event(event)
-                sent.append(event.id)
-        if sent:
-            log.warning("re-sent %d event(s) whose message was lost: %s", len(sent), sent[:20])
-        return {"skipped": False, "released": released, "requeued": sent}
-    finally:
-        _release(lock)
+    config = current_app.config
+    released = event_upkeep.release_stuck(config["ABANDON_AFTER_SECONDS"])
+    db.session.commit()
+    if released:
+        log.warning("freed %d event(s) whose worker stopped mid-way: %s", len(released), released[:20])
+    sent: list[int] = []
+    # With messages still waiting, a pending event is most likely behind them, not lost.
+    if _queue_length(queue.EVENTS_QUEUE) == 0:
+        lost = event_upkeep.lost_pending(config["REQUEUE_AFTER_SECONDS"])
+        db.session.rollback()
+        for event in lost:
+            enqueue_event(event)
+            sent.append(event.id)
+    if sent:
+        log.warning("re-sent %d event(s) whose message was lost: %s", len(sent), sent[:20])
+    return {"skipped": False, "released": released, "requeued": sent}
 
 
-@shared_task(name=queue.PURGE_EVENTS, acks_late=False)
+@periodic(queue.PURGE_EVENTS, every=3600.0, lock_seconds=3600)
 def purge_events() -> dict[str, Any]:
-    lock = _locked(PURGE_LOCK_NAME, 3600)
-    if lock is None:
-        return {"skipped": True}
     deleted = 0
-    try:
-        for _ in range(PURGE_MAX_BATCHES):
-            count = event_upkeep.purge_batch(current_app.config["EVENT_RETENTION_DAYS"])
-            db.session.commit()  # one short transaction per batch: no long lock on the tables
-            deleted += count
-            if count == 0:
-                break
-    finally:
-        _release(lock)
+    for _ in range(PURGE_MAX_BATCHES):
+        count = event_upkeep.purge_batch(current_app.config["EVENT_RETENTION_DAYS"])
+        db.session.commit()  # one short transaction per batch: no long lock on the tables
+        deleted += count
+        if count == 0:
+            break
+    if deleted:
+        log.info("purged %d row(s) older than EVENT_RETENTION_DAYS", deleted)
     return {"skipped": False, "deleted": deleted}

@@ -1,6 +1,6 @@
 """poll_sensor: one poll of a pack sensor (beat sends it every ``poll_interval`` seconds).
 
-One poll at a time per sensor across all workers (a Redis lock). The poll runs in a child
+One poll at a time per sensor across all workers (``at_most_one``, tasks/periodic.py). The poll runs in a child
 process (sensors/runner.py); this task records what it dispatched as events and stores the
 values it set, then commits and enqueues the events. A poll that raises is logged and the
 sensor is polled again at its next interval.
@@ -18,26 +18,27 @@ from sqlalchemy import select
 
 from app.db import db, utcnow
 from app.errors import APIError
-from app.extensions import redis_client
 from app.models import Event, Pack, Rule, Sensor, Trigger
+from app.pack_paths import EntryPointOutside, locate_entry_point
 from app.services.events import enqueue_event, record_event
-from app.services.pack_reader import EntryPointOutside, locate_entry_point, pack_directory
+from app.services.pack_reader import pack_directory
 from app.services.sensors import DELETE, POLL_SENSOR, sensor_values, store_values
 from sensors.runner import PollReport, SensorPoll, run_poll
+from tasks.periodic import at_most_one, quiet_in_log
 from tasks.runners.isolation import Isolation
 
 log = logging.getLogger("patchbay.sensors")
 
 POLL_TIMEOUT = 60.0  # seconds a poll may run before its process tree is killed
-LOCK_PREFIX = "patchbay:lock:sensor-poll:"
+quiet_in_log(POLL_SENSOR)
 
 
 @shared_task(name=POLL_SENSOR, acks_late=False)
 def poll_sensor(sensor_id: int) -> dict[str, Any]:
-    lock = redis_client().lock(f"{LOCK_PREFIX}{sensor_id}", timeout=POLL_TIMEOUT + 30)
-    if not lock.acquire(blocking=False):
-        return {"skipped": "another poll of this sensor is running"}
-    try:
+    with at_most_one(f"sensor-poll:{sensor_id}", POLL_TIMEOUT + 30) as mine:
+        if not mine:
+            log.debug("sensor %s: another poll of it is running; skipped", sensor_id)
+            return {"skipped": "another poll of this sensor is running"}
         poll = _prepare(sensor_id)
         db.session.rollback()  # hold no transaction open while the sensor runs
         if isinstance(poll, str):
@@ -47,11 +48,6 @@ def poll_sensor(sensor_id: int) -> dict[str, Any]:
         except (OSError, RuntimeError) as exc:
             report = PollReport([], f"the poll could not start: {exc}")
         return _record(poll, report)
-    finally:
-        try:
-            lock.release()
-        except Exception:  # noqa: BLE001 - it expired meanwhile; nothing to release
-            pass
 
 
 def _prepare(sensor_id: int) -> SensorPoll | str:
@@ -108,6 +104,8 @@ def _record(poll: SensorPoll, report: PollReport) -> dict[str, Any]:
         enqueue_event(event)
     if report.error:
         log.error("sensor %s: the poll failed: %s", sensor.ref, report.error)
+    # An idle poll is routine: only one that dispatched something is worth an INFO line.
+    log.log(logging.INFO if events else logging.DEBUG, "sensor %s polled: %d event(s)", sensor.ref, len(events))
     return {"events": [e.id for e in events], "error": report.error}
 
 

@@ -1,5 +1,8 @@
 """Test fixtures: real PostgreSQL, Redis and OpenBao, started when not already reachable.
 
+They start on first use (the ``app`` fixture or any test outside tests/engine), so the pure
+tests run on a bare checkout with no service at all.
+
 Each test runs inside a transaction that is rolled back (SQLAlchemy's
 ``join_transaction_mode="create_savepoint"``), so tests are isolated and the service code's
 own commits stay real. Tests that need rows visible to another process (a Celery worker)
@@ -8,6 +11,7 @@ use the ``committed_db`` fixture, which truncates every table afterwards.
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 
@@ -19,7 +23,6 @@ from sqlalchemy.engine import make_url
 from app.config import ROOT, database_url
 from app.devservices import ensure_test_services
 
-SERVICES = ensure_test_services()
 # Parallel checkouts on one machine keep apart with PATCHBAY_TEST_NAME (database and Redis db).
 TEST_NAME = os.environ.get("PATCHBAY_TEST_NAME", "patchbay_test")
 REDIS_DB = os.environ.get("PATCHBAY_TEST_REDIS_DB", "15")
@@ -42,24 +45,44 @@ def _recreate_database(url: str) -> None:
         conn.execute(f'CREATE DATABASE "{TEST_NAME}"')
 
 
-TEST_DATABASE_URL = _database_url()
-base_redis = os.environ["TEST_REDIS_URL"].rsplit("/", 1)[0]
-os.environ.update(
-    DATABASE_URL=TEST_DATABASE_URL,
-    REDIS_URL=f"{base_redis}/{REDIS_DB}",
-    VAULT_ADDR=os.environ["TEST_VAULT_ADDR"],
-    VAULT_TOKEN=os.environ["TEST_VAULT_TOKEN"],
-    SECRET_KEY=os.environ.get("SECRET_KEY") or secrets.token_urlsafe(32),
-    PACKS_PATH=str(ROOT / "packs"),
-    LOG_FORMAT="text",
-    LOG_LEVEL="WARNING",
-    PATCHBAY_TEST_PREFIX=TEST_NAME,
-)
+@functools.cache
+def start_test_services() -> str:
+    """Start (or find) PostgreSQL, Redis and OpenBao and point the environment at them, once.
+
+    Called by the first fixture that needs them, so pure tests (tests/engine) start nothing.
+    Returns the test database's URL.
+    """
+    ensure_test_services()
+    url = _database_url()
+    base_redis = os.environ["TEST_REDIS_URL"].rsplit("/", 1)[0]
+    os.environ.update(
+        DATABASE_URL=url,
+        REDIS_URL=f"{base_redis}/{REDIS_DB}",
+        VAULT_ADDR=os.environ["TEST_VAULT_ADDR"],
+        VAULT_TOKEN=os.environ["TEST_VAULT_TOKEN"],
+        SECRET_KEY=os.environ.get("SECRET_KEY") or secrets.token_urlsafe(32),
+        PACKS_PATH=str(ROOT / "packs"),
+        LOG_FORMAT="text",
+        LOG_LEVEL="WARNING",
+        PATCHBAY_TEST_PREFIX=TEST_NAME,
+    )
+    return url
+
+
+PURE_TESTS = ROOT / "tests" / "engine"  # pure logic: no database, Redis or Vault
+
+
+@pytest.fixture(autouse=True)
+def test_environment(request) -> None:
+    """Every test outside tests/engine gets the services and the environment pointing at them
+    (some read ``os.environ`` or spawn processes without the ``app`` fixture)."""
+    if not request.node.path.is_relative_to(PURE_TESTS):
+        start_test_services()
 
 
 @pytest.fixture(scope="session")
 def database_url_for_tests() -> str:
-    return TEST_DATABASE_URL
+    return start_test_services()
 
 
 @pytest.fixture(scope="session")
@@ -67,8 +90,9 @@ def app():
     from app import create_app
     from app.migrate import upgrade
 
-    _recreate_database(TEST_DATABASE_URL)
-    upgrade(TEST_DATABASE_URL)
+    url = start_test_services()  # the environment is set before the app reads it
+    _recreate_database(url)
+    upgrade(url)
     application = create_app({"TESTING": True})
     from app.extensions import redis_client
 
@@ -109,11 +133,13 @@ def committed_db(app):
 
 
 @pytest.fixture(autouse=True)
-def fresh_rate_limits(app):
-    """Each test starts with no login attempts counted (the counters live in Redis)."""
+def fresh_rate_limits(request):
+    """Each test using the app starts with no login attempts counted (they live in Redis)."""
+    if "app" not in request.fixturenames:
+        return  # a pure test: no app, no Redis
     from app.security.ratelimit import limiter
 
-    with app.app_context():
+    with request.getfixturevalue("app").app_context():
         limiter.reset()
 
 

@@ -6,18 +6,12 @@ import marshmallow as ma
 from flask.views import MethodView
 from sqlalchemy import select
 
-from app.api.common import (
-    Blueprint,
-    ContentListWithEnabledArgs,
-    apply_sort,
-    content_sort_columns,
-    filter_string,
-    paginate,
-)
+from app.api.common import Blueprint, apply_sort, content_sort_columns, paginate
 from app.api.rule_lists import related_rules
 from app.db import db
 from app.models import Action, Rule
 from app.schemas.action import ActionSchema, ActionUpdateSchema
+from app.schemas.common import ContentListWithEnabledArgs, filter_string
 from app.schemas.execution import ExecuteSchema, ExecutionSchema
 from app.schemas.rule import RuleSchema
 from app.security import current_principal, requires

@@ -7,18 +7,12 @@ from typing import Any
 from flask.views import MethodView
 from sqlalchemy import select
 
-from app.api.common import (
-    Blueprint,
-    ContentListWithEnabledArgs,
-    ListArgs,
-    apply_sort,
-    content_sort_columns,
-    paginate,
-)
+from app.api.common import Blueprint, apply_sort, content_sort_columns, paginate
 from app.db import db
 from app.engine.search import like_pattern
 from app.models import Action, Pack, Rule, Sensor, Trigger
 from app.schemas.action import ActionSchema
+from app.schemas.common import ContentListWithEnabledArgs, ListArgs
 from app.schemas.pack import PackSchema, PackUpdateSchema
 from app.schemas.rule import RuleSchema
 from app.schemas.sensor import SensorSchema

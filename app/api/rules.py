@@ -5,16 +5,11 @@ from __future__ import annotations
 from flask.views import MethodView
 from sqlalchemy import select
 
-from app.api.common import (
-    Blueprint,
-    ContentListWithEnabledArgs,
-    apply_sort,
-    filter_string,
-    paginate,
-)
+from app.api.common import Blueprint, apply_sort, paginate
 from app.api.rule_lists import SORTABLE
 from app.db import db
 from app.models import Action, Rule, Trigger
+from app.schemas.common import ContentListWithEnabledArgs, filter_string
 from app.schemas.event import RuleTestResultSchema, RuleTestSchema
 from app.schemas.rule import RefField, RuleSchema, RuleUpdateSchema
 from app.security import current_principal, requires

@@ -5,16 +5,11 @@ from __future__ import annotations
 from flask.views import MethodView
 from sqlalchemy import select
 
-from app.api.common import (
-    Blueprint,
-    ContentListWithEnabledArgs,
-    apply_sort,
-    content_sort_columns,
-    paginate,
-)
+from app.api.common import Blueprint, apply_sort, content_sort_columns, paginate
 from app.db import db
 from app.errors import Forbidden
 from app.models import Sensor
+from app.schemas.common import ContentListWithEnabledArgs
 from app.schemas.sensor import SensorSchema, SensorUpdateSchema
 from app.security import current_principal, requires
 from app.security.decorators import ensure_pack_permission, pack_of

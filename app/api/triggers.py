@@ -5,17 +5,11 @@ from __future__ import annotations
 from flask.views import MethodView
 from sqlalchemy import select
 
-from app.api.common import (
-    Blueprint,
-    ContentListArgs,
-    ContentListWithEnabledArgs,
-    apply_sort,
-    content_sort_columns,
-    paginate,
-)
+from app.api.common import Blueprint, apply_sort, content_sort_columns, paginate
 from app.api.rule_lists import related_rules
 from app.db import db
 from app.models import Rule, Trigger
+from app.schemas.common import ContentListArgs, ContentListWithEnabledArgs
 from app.schemas.rule import RuleSchema
 from app.schemas.trigger import TriggerSchema, TriggerUpdateSchema
 from app.security import current_principal, requires

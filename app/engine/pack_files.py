@@ -19,7 +19,7 @@ from app.engine.parameters import json_schema_errors, schema_errors
 from app.engine.runner_types import NEEDS_ENTRY_POINT, RUNNER_TYPES
 from app.engine.trigger_aliases import canonical_trigger_ref
 
-# Same rules as the API's name validators (app/api/common.py); kept here so the engine
+# Same rules as the API's name validators (app/schemas/common.py); kept here so the engine
 # does not import the API layer.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
 PACK_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,127}\Z")

@@ -8,6 +8,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, IdMixin, utcnow
 
+# The status words, here so the services and the API's schemas share one home.
+EVENT_STATUSES = ("pending", "processing", "processed", "failed")
+ENFORCEMENT_STATUSES = ("succeeded", "failed")
+
 
 class Event(IdMixin, Base):
     """Something happened: a trigger fired with a payload (status pending → processing → processed)."""

@@ -6,11 +6,9 @@ from datetime import UTC
 
 import marshmallow as ma
 
-from app.api.common import filter_string
 from app.db import BIGINT_MAX
-from app.schemas.common import StrictSchema
-from app.services.enforcements import STATUSES as ENFORCEMENT_STATUSES
-from app.services.events import STATUSES as EVENT_STATUSES
+from app.models.event import ENFORCEMENT_STATUSES, EVENT_STATUSES
+from app.schemas.common import StrictSchema, filter_string
 
 _ID = ma.validate.Range(min=1, max=BIGINT_MAX)
 

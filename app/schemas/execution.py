@@ -7,9 +7,8 @@ from datetime import UTC
 import marshmallow as ma
 
 from app.db import BIGINT_MAX
-from app.models.execution import STATUSES
+from app.models.execution import LOG_STREAMS, STATUSES
 from app.schemas.common import StrictSchema
-from app.services.execution_logs import STREAMS
 
 
 class ExecuteSchema(StrictSchema):
@@ -90,7 +89,7 @@ class ExecutionListArgs(ma.Schema):
 
 
 class LogArgs(ma.Schema):
-    stream = ma.fields.String(validate=ma.validate.OneOf(STREAMS))
+    stream = ma.fields.String(validate=ma.validate.OneOf(LOG_STREAMS))
     offset = ma.fields.Integer(load_default=0, validate=ma.validate.Range(min=0, max=2**31 - 1),
                                metadata={"description": "return lines with seq greater than this"})
     limit = ma.fields.Integer(load_default=1000, validate=ma.validate.Range(min=1, max=10_000))

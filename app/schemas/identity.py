@@ -4,8 +4,7 @@ import re
 
 import marshmallow as ma
 
-from app.api.common import ListArgs
-from app.schemas.common import StrictSchema
+from app.schemas.common import ListArgs, StrictSchema
 
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,127}\Z")
 username_validators = [ma.validate.Regexp(USERNAME_PATTERN, error="Use letters, digits, '_', '-', '.' and '@' (max 128).")]

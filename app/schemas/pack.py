@@ -4,9 +4,8 @@ from typing import Any
 
 import marshmallow as ma
 
-from app.api.common import pack_name_validators
 from app.engine.parameters import MASK, secret_config_keys
-from app.schemas.common import StrictSchema
+from app.schemas.common import StrictSchema, pack_name_validators
 
 VERSION = ma.validate.Regexp(r"^[0-9A-Za-z][0-9A-Za-z.+-]{0,63}\Z", error="Use a version such as 1.2.0 (max 64).")
 

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from app.api.common import ListArgs, pack_name_validators
-from app.schemas.common import StrictSchema
+from app.schemas.common import ListArgs, StrictSchema, pack_name_validators
 from app.schemas.identity import role_name_validators
 
 

@@ -4,8 +4,7 @@ from typing import Any
 
 import marshmallow as ma
 
-from app.api.common import REF_PATTERN
-from app.schemas.common import ContentSchema, StrictSchema
+from app.schemas.common import REF_PATTERN, ContentSchema, StrictSchema
 
 ref_validators = [ma.validate.Length(max=257), ma.validate.Regexp(REF_PATTERN, error="Must be a ref '<pack>.<name>'.")]
 

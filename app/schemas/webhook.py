@@ -2,8 +2,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from app.api.common import filter_string
-from app.schemas.common import StrictSchema
+from app.schemas.common import StrictSchema, filter_string
 
 OUTCOMES = ["accepted", "replayed", "unauthorized", "forbidden", "too_large", "rate_limited", "in_progress",
             "invalid"]

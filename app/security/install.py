@@ -1,4 +1,5 @@
-"""Wire the security pieces into an app: rate limiter, audit hook, framework routes."""
+"""Wire the security pieces into an app: rate limiter, framework routes (the audit hook, a
+service, is installed by create_app: security never imports services)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,11 @@ from flask import Flask
 
 from app.security.ratelimit import install_rate_limiter
 from app.security.routes import FRAMEWORK_PUBLIC_ENDPOINTS, mark_public
-from app.services.audit import install_audit_hook
 
 
 def install_security(app: Flask) -> None:
     """Call once the blueprints are registered."""
     install_rate_limiter(app)
-    install_audit_hook(app)
     # The OpenAPI document, Swagger UI and Flask's static route answer without credentials.
     for endpoint in FRAMEWORK_PUBLIC_ENDPOINTS:
         if endpoint in app.view_functions:

@@ -19,11 +19,12 @@ from app.engine.rule_parameters import render_context, render_rule_parameters
 from app.engine.templates import TemplateError
 from app.errors import APIError, NotFound
 from app.models import Enforcement, Event, Execution, Pack, Rule
+from app.models.event import ENFORCEMENT_STATUSES
 from app.services.executions import create_execution, parameter_schema
 from app.services.rows import row_by_id
 
-SUCCEEDED, FAILED = "succeeded", "failed"
-STATUSES = (SUCCEEDED, FAILED)
+STATUSES = ENFORCEMENT_STATUSES
+SUCCEEDED, FAILED = STATUSES
 
 
 def rule_context(rule: Rule) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from app.engine.trigger_aliases import canonical_trigger_ref
 from app.errors import NotFound, ValidationError
 from app.logging import request_id_var
 from app.models import Event, Trigger
+from app.models.event import EVENT_STATUSES
 from app.services import queue
 from app.services.content import check_storable
 from app.services.rows import row_by_id
@@ -27,8 +28,8 @@ from app.services.triggers import get_trigger
 
 log = logging.getLogger("patchbay.events")
 
-PENDING, PROCESSING, PROCESSED, FAILED = "pending", "processing", "processed", "failed"
-STATUSES = (PENDING, PROCESSING, PROCESSED, FAILED)
+STATUSES = EVENT_STATUSES
+PENDING, PROCESSING, PROCESSED, FAILED = STATUSES
 
 
 def record_event(trigger: Trigger | str, payload: Any, *, source: str) -> Event:

@@ -25,11 +25,12 @@ from sqlalchemy.dialects.postgresql import insert
 from app.db import db
 from app.engine.unstorable import replace_unstorable
 from app.models import ExecutionLogLine
+from app.models.execution import LOG_STREAMS
 from app.services.masking import mask_text
 
 log = logging.getLogger("patchbay.executions")
 
-STREAMS = ("stdout", "stderr", "system")
+STREAMS = LOG_STREAMS
 # Kept this long if nobody persists it (the sweeper persists abandoned executions' logs).
 REDIS_TTL_SECONDS = 7 * 24 * 3600
 PERSIST_BATCH = 5000

@@ -15,6 +15,7 @@ from flask import current_app
 from app.engine import pack_files as files
 from app.engine.sensor_source import polling_sensor_problem
 from app.errors import NotFound, ValidationError
+from app.pack_paths import EntryPointOutside, inside, locate_entry_point, resolve
 from app.services.actions import retry_errors
 
 MAX_FILE_BYTES = 1024 * 1024
@@ -26,18 +27,6 @@ def packs_root() -> Path:
     return Path(current_app.config["PACKS_PATH"]).resolve()
 
 
-def _inside(path: Path | None, directory: Path) -> bool:
-    return path is not None and (path == directory or directory in path.parents)
-
-
-def _resolve(path: Path) -> Path | None:
-    """``path`` with symlinks followed, or None for a symlink loop or an unreadable path."""
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError, ValueError):  # ValueError: a name the file system cannot encode
-        return None
-
-
 def resolve_pack_dir(root: Path, value: Any) -> Path:
     """The pack directory ``value`` names; 422 outside PACKS_PATH, 404 when it is not there."""
     if not isinstance(value, str) or not value or "\x00" in value or len(value) > 1024:
@@ -45,8 +34,8 @@ def resolve_pack_dir(root: Path, value: Any) -> Path:
     if ".." in value.replace("\\", "/").split("/"):
         raise ValidationError("The request is not valid.",
                               {"packs": [f"{value!r} may not contain '..'; name a directory inside PACKS_PATH."]})
-    directory = _resolve(root / value)  # follows symlinks, so one pointing away is caught below
-    if directory is None or not _inside(directory, root) or directory == root:
+    directory = resolve(root / value)  # follows symlinks, so one pointing away is caught below
+    if directory is None or not inside(directory, root) or directory == root:
         raise ValidationError("The request is not valid.",
                               {"packs": [f"{value!r} is not a directory inside PACKS_PATH."]})
     try:
@@ -109,8 +98,8 @@ def _append(items: list[files.Item], item: files.Item | None) -> None:
 
 
 def _read(directory: Path, relative: str, errors: files.PackErrors) -> str | None:
-    path = _resolve(directory / relative)
-    if path is None or not _inside(path, directory):
+    path = resolve(directory / relative)
+    if path is None or not inside(path, directory):
         errors.add(relative, "_file", "Is a link leading outside the pack (or a link loop).")
         return None
     try:
@@ -133,7 +122,7 @@ def _content_files(directory: Path, folder: str, errors: files.PackErrors) -> li
     path = directory / folder
     if not path.is_dir():
         return []
-    if not _inside(_resolve(path), directory):
+    if not inside(resolve(path), directory):
         errors.add(folder, "_file", "Is a link leading outside the pack (or a link loop).")
         return []
     try:
@@ -159,26 +148,6 @@ def _check_action_files(directory: Path, action: files.Item, errors: files.PackE
         errors.add(action.source_file, "retry", message)
     if action.fields["entry_point"] and not files.relative_path_problem(action.fields["entry_point"]):
         _check_entry_point(directory, "actions", action, errors)
-
-
-class EntryPointOutside(ValueError):
-    """An entry point that (symlinks followed) leads outside its pack."""
-
-
-def locate_entry_point(directory: Path, folder: str, entry_point: str) -> Path | None:
-    """The file ``entry_point`` names, or None when there is none.
-
-    StackStorm resolves an entry point against the folder of its metadata file (actions/,
-    sensors/); a path from the pack's root is accepted too. The loader and the runners both
-    look here, in this order. Raises EntryPointOutside for a path leading out of the pack.
-    """
-    for base in (directory, directory / folder):
-        target = _resolve(base / entry_point)
-        if target is None or not _inside(target, directory):
-            raise EntryPointOutside(entry_point)
-        if target.is_file():
-            return target
-    return None
 
 
 def _check_entry_point(directory: Path, folder: str, item: files.Item, errors: files.PackErrors) -> None:
@@ -213,8 +182,8 @@ def pack_directory(path: str | None) -> Path | None:
     if not path or "\x00" in path:
         return None
     root = packs_root()
-    directory = _resolve(root / path)
-    return directory if directory and _inside(directory, root) and directory != root and directory.is_dir() else None
+    directory = resolve(root / path)
+    return directory if directory and inside(directory, root) and directory != root and directory.is_dir() else None
 
 
 def _check_unique(items: list[files.Item], errors: files.PackErrors) -> None:

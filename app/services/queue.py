@@ -50,17 +50,6 @@ def celery_config(config: dict[str, Any]) -> dict[str, Any]:
         "result_backend_transport_options": {"visibility_timeout": 24 * 3600},
         "timezone": "UTC",
         "enable_utc": True,
-        "beat_schedule": {
-            "sweep-executions": {
-                "task": SWEEP_EXECUTIONS,
-                # Often enough that a stale heartbeat is noticed well within the abandon age.
-                "schedule": float(max(1, min(config["HEARTBEAT_SECONDS"], config["ABANDON_AFTER_SECONDS"] // 2 or 1))),
-                "options": {"expires": 60},
-            },
-            # Events left pending (message lost) or processing (worker lost) go round again.
-            "sweep-events": {"task": SWEEP_EVENTS, "schedule": 10.0, "options": {"expires": 60}},
-            "purge-events": {"task": PURGE_EVENTS, "schedule": 3600.0, "options": {"expires": 3600}},
-        },
     }
 
 

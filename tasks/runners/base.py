@@ -52,18 +52,9 @@ class Runner(ABC):
         """Run the action to its end (or timeout/cancel) and say how it ended."""
 
 
-_REGISTRY: dict[str, type[Runner]] = {}
+REGISTRY: dict[str, type[Runner]] = {}  # filled by @register; tasks/runners/registry.py imports them all
 
 
 def register(cls: type[Runner]) -> type[Runner]:
-    _REGISTRY[cls.name] = cls
+    REGISTRY[cls.name] = cls
     return cls
-
-
-def get_runner(runner_type: str) -> Runner:
-    from tasks import runners  # noqa: F401 - importing the package registers every runner
-
-    try:
-        return _REGISTRY[runner_type]()
-    except KeyError:
-        raise LookupError(f"no runner for type {runner_type!r}") from None

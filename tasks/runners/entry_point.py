@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.services.pack_reader import EntryPointOutside, locate_entry_point
+from app.pack_paths import EntryPointOutside, locate_entry_point
 from tasks.runners.base import RunContext
 
 

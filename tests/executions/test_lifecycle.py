@@ -210,10 +210,10 @@ def test_lost_message_is_resent_by_the_sweeper(app, worker_api, make_action, com
 
 def test_overlapping_sweeps_are_skipped(app, celery_worker):
     from app.extensions import redis_client
-    from tasks.maintenance import LOCK_NAME
+    from tasks.periodic import lock_key
 
     with app.app_context():
-        held = redis_client().lock(LOCK_NAME, timeout=30)
+        held = redis_client().lock(lock_key("sweep-executions"), timeout=30)
         assert held.acquire(blocking=False)
         try:
             assert sweep(app) == {"skipped": True}
@@ -223,9 +223,10 @@ def test_overlapping_sweeps_are_skipped(app, celery_worker):
 
 
 def test_beat_runs_the_sweeper_often_enough(app):
-    from app.services.queue import celery_config
+    import tasks.maintenance  # noqa: F401 - declares its periodic tasks
+    from tasks.periodic import beat_schedule
 
-    entry = celery_config(app.config)["beat_schedule"]["sweep-executions"]
+    entry = beat_schedule(app.config)["sweep-executions"]
     assert entry["task"] == queue.SWEEP_EXECUTIONS
     assert entry["schedule"] <= app.config["ABANDON_AFTER_SECONDS"] / 2
 

@@ -15,8 +15,9 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 
 from tasks.runners import http_request
-from tasks.runners.base import CANCELED, FAILED, SUCCEEDED, TIMEOUT, get_runner
+from tasks.runners.base import CANCELED, FAILED, SUCCEEDED, TIMEOUT
 from tasks.runners.http_request import MAX_REDIRECTS, Destinations, address_kind
+from tasks.runners.registry import get_runner
 
 RUNNER = get_runner("http-request")
 # What an action declares to reach the test servers on loopback.

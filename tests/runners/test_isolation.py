@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tasks.runners.base import FAILED, SUCCEEDED, get_runner
+from tasks.runners.base import FAILED, SUCCEEDED
 from tasks.runners.isolation import (
     SAME_USER,
     UID,
@@ -23,6 +23,7 @@ from tasks.runners.isolation import (
     sandbox,
 )
 from tasks.runners.python_script import read_outcome
+from tasks.runners.registry import get_runner
 
 ROOT_RUN = os.geteuid() == 0
 # A range apart from the worker's (tests may run beside a worker using 61000-61999).

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 
 from app.engine.templates import render_parameters, shell_parameters
-from tasks.runners.base import CANCELED, FAILED, SUCCEEDED, TIMEOUT, get_runner
+from tasks.runners.base import CANCELED, FAILED, SUCCEEDED, TIMEOUT
+from tasks.runners.registry import get_runner
 from tests.runners.conftest import gone
 
 RUNNER = get_runner("local-shell-cmd")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import stat
 
-from tasks.runners.base import FAILED, SUCCEEDED, TIMEOUT, get_runner
+from tasks.runners.base import FAILED, SUCCEEDED, TIMEOUT
+from tasks.runners.registry import get_runner
 from tests.runners.conftest import gone
 
 RUNNER = get_runner("local-shell-script")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import textwrap
 
-from tasks.runners.base import CANCELED, FAILED, SUCCEEDED, TIMEOUT, get_runner
+from tasks.runners.base import CANCELED, FAILED, SUCCEEDED, TIMEOUT
+from tasks.runners.registry import get_runner
 from tests.runners.conftest import gone
 
 RUNNER = get_runner("python-script")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from app.engine.runner_types import RUNNER_TYPES
-from tasks.runners.base import SUCCEEDED, get_runner
+from tasks.runners.base import SUCCEEDED
+from tasks.runners.registry import get_runner
 
 
 def test_each_runner_type_resolves_except_workflow_and_inquirer():
