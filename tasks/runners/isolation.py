@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import random
 import re
@@ -37,6 +38,7 @@ from pathlib import Path
 from app.config import ConfigError
 
 UID, SAME_USER = "uid", "same-user"
+log = logging.getLogger("patchbay.isolation")
 # Where a process of any user may leave files behind.
 SHARED_TEMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
 SETPRIV = shutil.which("setpriv")
@@ -134,18 +136,21 @@ def sandbox(isolation: Isolation | None, execution_id: int) -> Iterator[Sandbox]
     scratch = ""
     try:
         # The lock file says whether the last holder finished its clean-up; a holder that
-        # died (SIGKILL, OOM) left "dirty", and then the sweep runs first.
-        if os.pread(lock, len(CLEAN), 0) != CLEAN:
-            _end_everything_of(uid)
+        # died (SIGKILL, OOM) or could not end everything left "dirty": sweep first, and
+        # refuse the uid while anything of it survives.
+        if os.pread(lock, len(CLEAN), 0) != CLEAN and not _end_everything_of(uid):
+            raise IsolationError(f"processes of uid {uid} survive SIGKILL; it is not handed out")
         _mark(lock, b"dirty")
         scratch = tempfile.mkdtemp(prefix=f"patchbay-exec-{execution_id}-")
         os.chown(scratch, uid, uid)
         yield Sandbox(scratch, uid, lock)
-        _end_everything_of(uid)
-        _mark(lock, CLEAN)
     finally:
-        if os.pread(lock, len(CLEAN), 0) != CLEAN:
-            _end_everything_of(uid)  # an exception on the way: sweep all the same
+        # The run's own outcome stands whatever happens here: a process that outlives the
+        # sweep (stuck in the kernel) keeps the uid marked dirty for the next claim.
+        if _end_everything_of(uid):
+            _mark(lock, CLEAN)
+        else:
+            log.warning("processes of uid %s survive SIGKILL; the uid stays marked for sweeping", uid)
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
         os.close(lock)  # releases the flock: the uid may be handed out again
@@ -187,13 +192,19 @@ def _claim_uid(uids: range) -> tuple[int, int]:
     raise IsolationError(f"every uid of ACTION_UIDS ({uids.start}-{uids.stop - 1}) is in use on this host")
 
 
-def _end_everything_of(uid: int) -> None:
-    """Kill every process of ``uid`` and remove what it left in the shared temp dirs."""
-    for attempt in range(50):
+SWEEP_PATIENCE = 10.0  # seconds a uid's processes get to die after SIGKILL
+
+
+def _end_everything_of(uid: int) -> bool:
+    """Kill every process of ``uid`` and remove what it left in the shared temp dirs; say
+    whether no process of it is left. A killed process in uninterruptible I/O exits only
+    when the I/O ends, which a loaded host can take seconds to finish."""
+    deadline = time.monotonic() + SWEEP_PATIENCE
+    while True:
         if not _processes_of(uid):
             break
-        if attempt:
-            time.sleep(0.02)
+        if time.monotonic() > deadline:
+            return False
         if PKILL:
             subprocess.run([PKILL, "-KILL", "-U", str(uid)], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, check=False)
@@ -201,8 +212,7 @@ def _end_everything_of(uid: int) -> None:
             for pid in _processes_of(uid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, 9)
-    else:
-        raise IsolationError(f"processes of uid {uid} survive SIGKILL")
+        time.sleep(0.02)
     for directory in SHARED_TEMP_DIRS:
         with contextlib.suppress(OSError), os.scandir(directory) as entries:
             for entry in entries:
@@ -213,6 +223,7 @@ def _end_everything_of(uid: int) -> None:
                         shutil.rmtree(entry.path, ignore_errors=True)
                     else:
                         os.unlink(entry.path)
+    return True
 
 
 def _processes_of(uid: int) -> list[int]:

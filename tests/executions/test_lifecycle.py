@@ -201,10 +201,16 @@ def test_lost_message_is_resent_by_the_sweeper(app, worker_api, make_action, com
         committed_db.commit()  # and no enqueue: the message was "lost"
         execution_id = execution.id
 
-    def resent():
-        return execution_id in sweep(app).get("requeued", [])
+    sweeps = []
 
-    wait_for(resent, 30, every=1)
+    def resent():
+        sweeps.append(sweep(app))
+        return execution_id in sweeps[-1].get("requeued", [])
+
+    try:
+        wait_for(resent, 30, every=1)
+    except AssertionError:
+        raise AssertionError(f"never re-sent; the sweeps said {sweeps[-3:]}") from None
     assert wait_until_done(worker_api, execution_id)["status"] == "succeeded"
 
 

@@ -181,3 +181,28 @@ def test_a_uid_whose_last_holder_died_is_swept_before_it_is_handed_out():
     finally:
         survivor.kill()
         survivor.wait()
+
+
+def test_a_uid_that_cannot_be_cleared_keeps_the_runs_outcome_and_is_not_handed_out_again(
+        make_ctx, monkeypatch):
+    """A process stuck in the kernel can outlive SIGKILL for a while: the run's outcome stands,
+    and the uid is refused until a later sweep clears it."""
+    if not ROOT_RUN:
+        return  # same-user mode has no uids to hand out
+    from tasks.runners import isolation
+
+    single = Isolation(UID, range(62530, 62531))
+    real = isolation._processes_of
+    monkeypatch.setattr(isolation, "SWEEP_PATIENCE", 0.2)
+    with sandbox(single, 1):
+        pass  # starts clean
+    # From now on the uid seems to keep a process that will not die.
+    monkeypatch.setattr(isolation, "_processes_of", lambda uid: [2**22 + 1] if uid == 62530 else real(uid))
+    result = get_runner("local-shell-cmd").run(make_ctx("local-shell-cmd", {"cmd": "echo ran"}, isolation=single))
+    assert result.status == SUCCEEDED and result.result["stdout"] == "ran\n"
+    with pytest.raises(IsolationError, match="survive SIGKILL; it is not handed out"):
+        with sandbox(single, 2):
+            pass
+    monkeypatch.setattr(isolation, "_processes_of", real)  # the stuck process finally exits
+    with sandbox(single, 3) as box:
+        assert box.uid == 62530
