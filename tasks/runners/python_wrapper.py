@@ -8,7 +8,6 @@ names, so the action's own prints stay ordinary log lines.
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import json
 import os
@@ -18,17 +17,6 @@ from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ST2COMPAT = os.path.join(HERE, "st2compat")
-
-
-def load_module(path: str) -> Any:
-    name = "patchbay_action_" + "".join(c if c.isalnum() else "_" for c in os.path.basename(path)[:-3])
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def action_class(module: Any) -> type:
@@ -69,11 +57,12 @@ def main() -> int:
     sys.path[:0] = [os.path.dirname(path), *request.get("lib_paths", []), ST2COMPAT]
 
     import st2common.runners.base_action as base_action
+    from patchbay_child import load_module
 
     base_action.DATASTORE.update(request.get("datastore") or {})
     base_action.PACK = request.get("pack", "")
     try:
-        instance = instantiate(action_class(load_module(path)), request.get("config") or {})
+        instance = instantiate(action_class(load_module(path, "patchbay_action")), request.get("config") or {})
         outcome = outcome_of(instance.run(**request.get("parameters", {})))
     except SystemExit as exc:
         outcome = {"status": "failed", "result": None, "error": f"The action called sys.exit({exc.code!r})."}

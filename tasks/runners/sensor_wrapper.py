@@ -8,7 +8,6 @@ reads it after the poll); prints and log records are ordinary log lines.
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import json
 import os
@@ -18,17 +17,6 @@ from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ST2COMPAT = os.path.join(HERE, "st2compat")
-
-
-def load_module(path: str) -> Any:
-    name = "patchbay_sensor_" + "".join(c if c.isalnum() else "_" for c in os.path.basename(path)[:-3])
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def instantiate(cls: type, service: Any, config: dict[str, Any], poll_interval: int | None) -> Any:
@@ -51,12 +39,13 @@ def main() -> int:
     path = request["file"]
     sys.path[:0] = [os.path.dirname(path), *request.get("lib_paths", []), ST2COMPAT]
 
+    from patchbay_child import load_module
     from st2reactor.sensor.base import PollingSensor, SensorService
 
     with open(request["channel_path"], "a", encoding="utf-8") as channel:
         service = SensorService(channel, dict(request.get("values") or {}), request["pack"], request["class_name"])
         try:
-            cls = getattr(load_module(path), request["class_name"], None)
+            cls = getattr(load_module(path, "patchbay_sensor"), request["class_name"], None)
             if not inspect.isclass(cls) or not (issubclass(cls, PollingSensor) or callable(getattr(cls, "poll", None))):
                 raise TypeError(f"{request['class_name']} is not a PollingSensor class in {os.path.basename(path)}")
             sensor = instantiate(cls, service, request.get("config") or {}, request.get("poll_interval"))

@@ -49,7 +49,7 @@ class ActionService:
         return [{"name": k, "value": v} for k, v in sorted(self._values.items()) if k.startswith(start)]
 
 
-def _stderr_logger(name: str) -> logging.Logger:
+def stderr_logger(name: str) -> logging.Logger:
     logger = logging.getLogger(name)
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stderr)
@@ -65,7 +65,7 @@ class Action(abc.ABC):
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         self.config = config if config is not None else {}
-        self.logger = _stderr_logger(f"actions.python.{type(self).__name__}")
+        self.logger = stderr_logger(f"actions.python.{type(self).__name__}")
         self.action_service = ActionService(DATASTORE, PACK)
 
     @abc.abstractmethod

@@ -13,8 +13,9 @@ from __future__ import annotations
 import abc
 import json
 import logging
-import sys
 from typing import IO, Any
+
+from st2common.runners.base_action import stderr_logger
 
 __all__ = ["PollingSensor", "Sensor", "SensorService"]
 
@@ -35,14 +36,7 @@ class SensorService:
         return f"{self._prefix}{name}" if local else name
 
     def get_logger(self, name: str) -> logging.Logger:
-        logger = logging.getLogger(name)
-        if not logger.handlers:
-            handler = logging.StreamHandler(sys.stderr)
-            handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-            logger.addHandler(handler)
-            logger.setLevel(logging.DEBUG)
-            logger.propagate = False
-        return logger
+        return stderr_logger(name)
 
     def dispatch(self, trigger: str, payload: Any = None, trace_tag: str | None = None) -> None:
         """Emit an event of ``trigger`` (``<pack>.<name>``, one of the sensor's trigger types)."""
