@@ -23,6 +23,7 @@ from app.engine.runner_types import (
     effective_parameters,
     startup_env_name,
 )
+from app.engine.template_syntax import is_template
 
 # Settable by every caller, as in StackStorm; bounded by timeout_cap instead.
 ALWAYS_SETTABLE = frozenset({"timeout"})
@@ -43,10 +44,6 @@ def _number(value: Any) -> bool:
 
 def _own(action: ActionLike) -> dict[str, Any]:
     return action.parameters if isinstance(action.parameters, dict) else {}
-
-
-def _is_template(value: Any) -> bool:
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
 def timeout_cap(action: ActionLike, default_timeout: int) -> tuple[float, str]:
@@ -86,7 +83,7 @@ def env_errors(env: Any, *, allow_templates: bool = False) -> list[str]:
         elif isinstance(value, str):
             if "\0" in value:
                 problems.append(f"The value of {name!r} contains a NUL character.")
-        elif not (_number(value) or isinstance(value, bool)) and not (allow_templates and _is_template(value)):
+        elif not (_number(value) or isinstance(value, bool)) and not (allow_templates and is_template(value)):
             problems.append(f"The value of {name!r} must be text, a number or true/false.")
     return problems
 

@@ -1,36 +1,39 @@
-"""Parsing and checking the files of a pack (StackStorm layout), without touching disk or database.
+"""Parsing the files of a pack (StackStorm layout), without touching disk or database.
 
-The loader reads the files and hands their text here; this module turns each into a plain
-dict of model fields, collecting every problem as ``errors[<file>][<field>] = [messages]``
-so one answer can name all of them. References to other content (a rule's action, a
-sensor's named trigger types) and entry-point files are checked by the loader.
+The loader reads the files and hands their text here; this module translates each document
+to the fields the API uses, checks them with the same checks the API uses
+(app/engine/content_checks.py), and collects every problem as
+``errors[<file>][<field>] = [messages]`` so one answer can name all of them. References to
+other content (a rule's action, a sensor's named trigger types) and entry-point files are
+checked by the loader.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
-from app.engine.criteria_checks import criteria_errors
-from app.engine.parameters import json_schema_errors, schema_errors
-from app.engine.runner_types import NEEDS_ENTRY_POINT, RUNNER_TYPES
+from app.engine.content_checks import (
+    ACTION_FIELDS,
+    MISSING,
+    PACK_NAME_PATTERN,
+    SENSOR_FIELDS,
+    TRIGGER_FIELDS,
+    action_problems,
+    rule_problems,
+    sensor_problems,
+    trigger_problems,
+    type_message,
+)
+from app.engine.parameters import schema_errors
 from app.engine.trigger_aliases import canonical_trigger_ref
-
-# Same rules as the API's name validators (app/schemas/common.py); kept here so the engine
-# does not import the API layer.
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
-PACK_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,127}\Z")
-REF_PATTERN = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_.-]+\Z")
-CLASS_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}\Z")
 
 # A YAML document may not expand into more nodes than this (anchors/aliases can make a
 # small file huge), nor nest deeper.
 MAX_NODES = 20_000
 MAX_DEPTH = 32
-MAX_TIMEOUT = 7 * 24 * 3600
 
 # StackStorm keys that existing packs carry and Patchbay does not use; accepted and ignored.
 IGNORED_KEYS = {
@@ -72,7 +75,7 @@ class Item:
     name: str
     source_file: str
     fields: dict[str, Any]
-    # For rules: the refs to resolve; for sensors: trigger types named by string.
+    # For rules: the refs to resolve; for sensors: the refs of the trigger types named by string.
     refs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -148,7 +151,7 @@ def json_problem(document: Any) -> str | None:
 
 
 class _Reader:
-    """Takes typed fields out of one document, recording problems against its file."""
+    """Takes typed fields out of ``pack.yaml``, recording problems against it."""
 
     def __init__(self, file: str, document: dict[str, Any], errors: PackErrors, kind: str) -> None:
         self.file, self.doc, self.errors = file, document, errors
@@ -159,10 +162,10 @@ class _Reader:
         value = self.doc.get(name)
         if value is None:
             if required:
-                self.error(name, "Missing required field.")
+                self.error(name, MISSING)
             return default
         if isinstance(value, bool) and kind in (int, (int, float)) or not isinstance(value, kind):
-            self.error(name, f"Must be {_type_name(kind)}.")
+            self.error(name, type_message(kind))
             return default
         return value
 
@@ -172,54 +175,6 @@ class _Reader:
     def reject_unknown(self) -> None:
         for key in sorted(set(self.doc) - self.known):
             self.error(key, "Unknown field.")
-
-
-def _type_name(kind: type | tuple[type, ...]) -> str:
-    names = {str: "a string", bool: "true or false", int: "an integer", float: "a number",
-             dict: "a mapping", list: "a list"}
-    if isinstance(kind, tuple):
-        return " or ".join(names[k] for k in kind)
-    return names[kind]
-
-
-def _name(reader: _Reader, key: str = "name", pattern: re.Pattern[str] = NAME_PATTERN) -> str | None:
-    value = reader.take(key, str, required=True)
-    if value is not None and not pattern.match(value):
-        reader.error(key, "Use letters, digits, '_', '-' and '.' (max 128), starting with a letter, digit or '_'.")
-        return None
-    return value
-
-
-def _tags(reader: _Reader) -> list[str]:
-    """Tags as strings; StackStorm's ``{name, value}`` tags become ``name`` or ``name=value``."""
-    tags = reader.take("tags", list, default=[])
-    result: list[str] = []
-    for index, tag in enumerate(tags):
-        if isinstance(tag, str):
-            result.append(tag)
-        elif isinstance(tag, dict) and isinstance(tag.get("name"), str):
-            value = tag.get("value")
-            result.append(tag["name"] if value in (None, "") else f"{tag['name']}={value}")
-        else:
-            reader.error(f"tags[{index}]", "Must be a string or a mapping with 'name' (and 'value').")
-    if len(result) > 50 or any(len(t) > 128 for t in result):
-        reader.error("tags", "At most 50 tags of at most 128 characters.")
-    return result
-
-
-def _json_schema(reader: _Reader, key: str) -> dict[str, Any]:
-    schema = reader.take(key, dict, default={})
-    for message in json_schema_errors(schema) if schema else ():
-        reader.error(key, message)
-    return schema
-
-
-def relative_path_problem(value: str) -> str | None:
-    """Why ``value`` is not a path inside the pack, if it is not."""
-    parts = value.replace("\\", "/").split("/")
-    if not value or value.startswith(("/", "~")) or ".." in parts or "\x00" in value:
-        return "Must be a path inside the pack (relative, without '..')."
-    return None
 
 
 def parse_pack_meta(text: str, errors: PackErrors) -> tuple[str, dict[str, Any]] | None:
@@ -276,163 +231,171 @@ def parse_config_schema(text: str, errors: PackErrors) -> dict[str, Any]:
     return document
 
 
-def parse_action(file: str, text: str, errors: PackErrors) -> Item | None:
+def parse_action(file: str, text: str, pack_name: str, errors: PackErrors) -> Item | None:
     document = load_yaml(file, text, errors)
     if document is None:
         return None
-    reader = _Reader(file, document, errors, "actions")
-    name = _name(reader)
-    runner_type = reader.take("runner_type", str, required=True)
-    if runner_type is not None and runner_type not in RUNNER_TYPES:
-        reader.error("runner_type", f"Unknown runner type {runner_type!r}; use one of {', '.join(RUNNER_TYPES)}.")
-    entry_point = reader.take("entry_point", str, default="")
-    if runner_type in NEEDS_ENTRY_POINT and not entry_point:
-        reader.error("entry_point", f"The {runner_type} runner needs an entry_point.")
-    elif entry_point and relative_path_problem(entry_point):
-        reader.error("entry_point", relative_path_problem(entry_point))  # type: ignore[arg-type]
-    parameters = reader.take("parameters", dict, default={})
-    errors.merge(file, "parameters", schema_errors(parameters))
-    timeout = reader.take("timeout", int)
-    if timeout is not None and not 1 <= timeout <= MAX_TIMEOUT:
-        reader.error("timeout", f"Must be from 1 to {MAX_TIMEOUT} seconds.")
-    fields = {
-        "runner_type": runner_type,
-        "entry_point": entry_point,
-        "description": reader.take("description", str, default=""),
-        "enabled": reader.take("enabled", bool, default=True),
-        "parameters": parameters,
-        "output_schema": reader.take("output_schema", dict, default={}),
-        "timeout": timeout,
-        "retry": reader.take("retry", dict, default={}),
-        "tags": _tags(reader),
-    }
-    reader.reject_unknown()
-    return Item(name, file, fields) if name else None
+    data = _known_fields(file, document, errors, "actions", ACTION_FIELDS)
+    data.update(pack=pack_name, **_tags(file, document, errors))
+    problems = action_problems(data)
+    report_problems(errors, file, problems)
+    fields = _valid(data, problems, {
+        "runner_type": None, "entry_point": "", "description": "", "enabled": True, "parameters": {},
+        "output_schema": {}, "timeout": None, "retry": {}, "tags": []})
+    return _item(data, problems, file, fields)
 
 
-def parse_trigger(file: str, document: dict[str, Any], errors: PackErrors, field_prefix: str = "") -> Item | None:
+def parse_trigger(file: str, document: dict[str, Any], pack_name: str, errors: PackErrors,
+                  field_prefix: str = "") -> Item | None:
     """A trigger type, from ``triggers/*.yaml`` or inline in a sensor's ``trigger_types``."""
     # Inline in a sensor, fields are reported as trigger_types[i].<field>.
-    reader = _PrefixedReader(file, document, errors, field_prefix) if field_prefix \
-        else _Reader(file, document, errors, "triggers")
-    name = _name(reader)
-    fields = {
-        "description": reader.take("description", str, default=""),
-        "parameters_schema": _json_schema(reader, "parameters_schema"),
-        "payload_schema": _json_schema(reader, "payload_schema"),
-        "tags": _tags(reader),
-    }
-    reader.reject_unknown()
-    return Item(name, file, fields) if name else None
+    data = _known_fields(file, document, errors, "triggers", TRIGGER_FIELDS, field_prefix)
+    data.update(pack=pack_name, **_tags(file, document, errors, field_prefix))
+    problems = trigger_problems(data)
+    report_problems(errors, file, problems, prefix=field_prefix)
+    fields = _valid(data, problems, {"description": "", "parameters_schema": {}, "payload_schema": {}, "tags": []})
+    return _item(data, problems, file, fields)
 
 
-class _PrefixedReader(_Reader):
-    def __init__(self, file: str, document: dict[str, Any], errors: PackErrors, prefix: str) -> None:
-        super().__init__(file, document, errors, "triggers")
-        self.prefix = prefix
-
-    def error(self, name: str, message: str) -> None:
-        self.errors.add(self.file, f"{self.prefix}.{name}", message)
-
-
-def parse_trigger_file(file: str, text: str, errors: PackErrors) -> Item | None:
+def parse_trigger_file(file: str, text: str, pack_name: str, errors: PackErrors) -> Item | None:
     document = load_yaml(file, text, errors)
-    return None if document is None else parse_trigger(file, document, errors)
+    return None if document is None else parse_trigger(file, document, pack_name, errors)
 
 
-def parse_sensor(file: str, text: str, errors: PackErrors) -> tuple[Item | None, list[Item]]:
-    """The sensor and the trigger types it declares inline."""
+def parse_sensor(file: str, text: str, pack_name: str, errors: PackErrors) -> tuple[Item | None, list[Item]]:
+    """The sensor and the trigger types it declares inline.
+
+    StackStorm's ``trigger_types`` lists names (of this pack's trigger types, or refs) and
+    whole trigger types; the sensor keeps the refs of both, inline ones first.
+    """
     document = load_yaml(file, text, errors)
     if document is None:
         return None, []
-    reader = _Reader(file, document, errors, "sensors")
-    class_name = reader.take("class_name", str, required=True)
-    if class_name is not None and not CLASS_NAME_PATTERN.match(class_name):
-        reader.error("class_name", "Must be a Python class name.")
-        class_name = None
-    name = _name(reader) if "name" in document else class_name
-    entry_point = reader.take("entry_point", str, required=True)
-    if entry_point and relative_path_problem(entry_point):
-        reader.error("entry_point", relative_path_problem(entry_point))  # type: ignore[arg-type]
-    poll_interval = reader.take("poll_interval", int)
-    if poll_interval is not None and poll_interval < 1:
-        reader.error("poll_interval", "Must be at least 1 second.")
+    data = _known_fields(file, document, errors, "sensors", SENSOR_FIELDS)
+    data.update(pack=pack_name, **_tags(file, document, errors))
+    named_default = "name" not in data and isinstance(data.get("class_name"), str)
+    if named_default:
+        data["name"] = data["class_name"]  # StackStorm names a sensor by its class
     inline: list[Item] = []
     named: list[str] = []
-    for index, entry in enumerate(reader.take("trigger_types", list, default=[])):
-        if isinstance(entry, str):
-            named.append(entry)
-        elif isinstance(entry, dict):
-            trigger = parse_trigger(file, entry, errors, field_prefix=f"trigger_types[{index}]")
-            if trigger is not None:
-                inline.append(trigger)
-        else:
-            reader.error(f"trigger_types[{index}]", "Must be a trigger type name or a mapping with 'name'.")
-    fields = {
-        "class_name": class_name,
-        "entry_point": entry_point,
-        "description": reader.take("description", str, default=""),
-        "enabled": reader.take("enabled", bool, default=True),
-        "poll_interval": poll_interval,
-        "tags": _tags(reader),
-    }
-    reader.reject_unknown()
-    sensor = Item(name, file, fields, refs={"inline": [t.name for t in inline], "named": named}) if name else None
+    entries = data.get("trigger_types")
+    if isinstance(entries, list):
+        for index, entry in enumerate(entries):
+            if isinstance(entry, str):
+                named.append(entry if "." in entry else f"{pack_name}.{entry}")
+            elif isinstance(entry, dict):
+                trigger = parse_trigger(file, entry, pack_name, errors, field_prefix=f"trigger_types[{index}]")
+                if trigger is not None:
+                    inline.append(trigger)
+            else:
+                errors.add(file, f"trigger_types[{index}]", "Must be a trigger type name or a mapping with 'name'.")
+        data["trigger_types"] = [f"{pack_name}.{t.name}" for t in inline] + named
+    problems = sensor_problems(data)
+    if named_default and "class_name" in problems:
+        problems.pop("name", None)  # the class name's problem says it
+    report_problems(errors, file, problems)
+    fields = _valid(data, problems, {"class_name": None, "entry_point": "", "description": "", "enabled": True,
+                                     "poll_interval": None, "tags": [], "trigger_types": []})
+    sensor = _item(data, problems, file, fields)
+    if sensor is not None:
+        sensor.refs = {"named": named}
     return sensor, inline
+
+
+# Where a rule file (StackStorm's layout) holds the fields the API gives flat.
+RULE_FILE_FIELDS = {"trigger": "trigger.type", "trigger_parameters": "trigger.parameters",
+                    "action": "action.ref", "action_parameters": "action.parameters"}
 
 
 def parse_rule(file: str, text: str, pack_name: str, errors: PackErrors) -> Item | None:
     document = load_yaml(file, text, errors)
     if document is None:
         return None
-    reader = _Reader(file, document, errors, "rules")
-    name = _name(reader)
+    own = ("name", "description", "tags", "enabled", "criteria")
+    data = _known_fields(file, document, errors, "rules", (*own, "trigger", "action"))
+    data = {key: data[key] for key in own if key in data}
+    data.update(pack=pack_name, **_tags(file, document, errors))
     if document.get("pack") not in (None, pack_name):
-        reader.error("pack", f"The rule is in pack {pack_name!r}; remove 'pack' or set it to that.")
-    trigger = reader.take("trigger", dict, default={}, required=True)
-    action = reader.take("action", dict, default={}, required=True)
-    trigger_ref = _ref_in(reader, trigger, "trigger", "type") if "trigger" in document else None
-    trigger_ref = canonical_trigger_ref(trigger_ref) if trigger_ref else trigger_ref  # StackStorm's names
-    action_ref = _ref_in(reader, action, "action", "ref") if "action" in document else None
-    trigger_parameters = _mapping_in(reader, trigger, "trigger", "parameters")
-    action_parameters = _mapping_in(reader, action, "action", "parameters")
-    for block, allowed in ((trigger, {"type", "parameters", "ref"}), (action, {"ref", "parameters"})):
-        label = "trigger" if block is trigger else "action"
-        for key in sorted(set(block) - allowed):
-            reader.error(f"{label}.{key}", "Unknown field.")
-    criteria = reader.take("criteria", dict, default={})
-    errors.merge(file, "criteria", criteria_errors(criteria))
-    fields = {
-        "description": reader.take("description", str, default=""),
-        "enabled": reader.take("enabled", bool, default=True),
-        "trigger_parameters": trigger_parameters,
-        "criteria": criteria,
-        "action_parameters": action_parameters,
-        "tags": _tags(reader),
-    }
-    reader.reject_unknown()
-    if not name:
+        errors.add(file, "pack", f"The rule is in pack {pack_name!r}; remove 'pack' or set it to that.")
+    blocks = []
+    for label, key, allowed in (("trigger", "type", {"type", "parameters", "ref"}), ("action", "ref", {"ref", "parameters"})):
+        block = document.get(label)
+        if not isinstance(block, dict):
+            errors.add(file, label, MISSING if block is None else type_message(dict))
+            continue
+        blocks.append(label)
+        # StackStorm writes trigger.type; trigger.ref is accepted as a synonym.
+        ref = block.get(key, block.get("ref") if label == "trigger" else None)
+        if ref is not None:
+            data[label] = ref
+        if block.get("parameters") is not None:
+            data[f"{label}_parameters"] = block["parameters"]
+        for extra in sorted(set(block) - allowed):
+            errors.add(file, f"{label}.{extra}", "Unknown field.")
+    problems = rule_problems(data)
+    for label in ("trigger", "action"):
+        if label not in blocks:
+            problems.pop(label, None)  # the missing block is reported as itself
+    report_problems(errors, file, problems, rename=RULE_FILE_FIELDS)
+    fields = _valid(data, problems, {"description": "", "enabled": True, "trigger_parameters": {}, "criteria": {},
+                                     "action_parameters": {}, "tags": []})
+    item = _item(data, problems, file, fields)
+    if item is None:
         return None
-    return Item(name, file, fields, refs={"trigger": trigger_ref, "action": action_ref})
+    trigger_ref = data.get("trigger") if "trigger" not in problems else None
+    item.refs = {"trigger": canonical_trigger_ref(trigger_ref) if trigger_ref else None,  # StackStorm's names
+                 "action": data.get("action") if "action" not in problems else None}
+    return item
 
 
-def _ref_in(reader: _Reader, block: dict[str, Any], label: str, key: str) -> str | None:
-    # StackStorm writes trigger.type; trigger.ref is accepted as a synonym.
-    value = block.get(key, block.get("ref") if label == "trigger" else None)
-    if value is None:
-        reader.error(f"{label}.{key}", "Missing required field.")
-        return None
-    if not isinstance(value, str) or not REF_PATTERN.match(value):
-        reader.error(f"{label}.{key}", "Must be a ref: '<pack>.<name>'.")
-        return None
-    return value
+def _known_fields(file: str, document: dict[str, Any], errors: PackErrors, kind: str, fields: tuple[str, ...],
+                  prefix: str = "") -> dict[str, Any]:
+    """The document's values of ``fields`` (None counts as not given); any key neither a field
+    nor one of StackStorm's ignored ones is an unknown field."""
+    for key in sorted(set(document) - set(fields) - IGNORED_KEYS[kind]):
+        errors.add(file, f"{prefix}.{key}" if prefix else key, "Unknown field.")
+    return {key: document[key] for key in fields if document.get(key) is not None and key != "tags"}
 
 
-def _mapping_in(reader: _Reader, block: dict[str, Any], label: str, key: str) -> dict[str, Any]:
-    value = block.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        reader.error(f"{label}.{key}", "Must be a mapping.")
-        return {}
-    return value
+def _tags(file: str, document: dict[str, Any], errors: PackErrors, prefix: str = "") -> dict[str, Any]:
+    """``{"tags": [...]}`` as strings; StackStorm's ``{name, value}`` tags become ``name`` or ``name=value``."""
+    tags = document.get("tags")
+    if not isinstance(tags, list):
+        return {} if tags is None else {"tags": tags}  # not a list: the check says so
+    result: list[str] = []
+    for index, tag in enumerate(tags):
+        if isinstance(tag, str):
+            result.append(tag)
+        elif isinstance(tag, dict) and isinstance(tag.get("name"), str):
+            value = tag.get("value")
+            result.append(tag["name"] if value in (None, "") else f"{tag['name']}={value}")
+        else:
+            field_name = f"tags[{index}]"
+            errors.add(file, f"{prefix}.{field_name}" if prefix else field_name,
+                       "Must be a string or a mapping with 'name' (and 'value').")
+    return {"tags": result}
+
+
+def report_problems(errors: PackErrors, file: str, problems: dict[str, Any], rename: dict[str, str] | None = None,
+            prefix: str = "") -> None:
+    """Record the shared check's problems against ``file``, parts flattened (``parameters.x``)."""
+    for key, found in problems.items():
+        if key == "pack":
+            continue  # a pack file's pack is its pack.yaml's, checked there
+        name = (rename or {}).get(key, key)
+        name = f"{prefix}.{name}" if prefix else name
+        if isinstance(found, dict):
+            errors.merge(file, name, found)
+        else:
+            for message in found:
+                errors.add(file, name, message)
+
+
+def _valid(data: dict[str, Any], problems: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """The model fields: each given value that had no problem, else its default."""
+    return {key: data[key] if key in data and key not in problems else default for key, default in defaults.items()}
+
+
+def _item(data: dict[str, Any], problems: dict[str, Any], file: str, fields: dict[str, Any]) -> Item | None:
+    name = data.get("name")
+    return Item(name, file, fields) if isinstance(name, str) and "name" not in problems else None

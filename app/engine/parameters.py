@@ -17,6 +17,7 @@ from jsonschema import Draft7Validator, validators
 from jsonschema.exceptions import SchemaError, UnknownType
 
 from app.engine.schema_patterns import SCHEMA_FORMATS, TIMED_KEYWORDS, pattern_budget
+from app.engine.template_syntax import is_template
 
 EXTRA_KEYS = {"required", "default", "secret", "immutable", "position", "description", "title", "allow_options"}
 JSON_TYPES = {"string", "integer", "number", "boolean", "object", "array", "null"}
@@ -83,7 +84,7 @@ def instance_errors(schema: dict[str, Any], instance: Any, *, allow_templates: b
         return ["The schema cannot be used: it is invalid, nested too deeply or has unresolvable references."]
     messages = []
     for error in found:
-        if allow_templates and _is_template(error.instance):
+        if allow_templates and is_template(error.instance):
             continue
         where = ".".join(str(p) for p in error.absolute_path)
         messages.append(f"{where}: {error.message}" if where else error.message)
@@ -133,7 +134,7 @@ def schema_errors(parameters: Any) -> dict[str, list[str]]:
             except _UNUSABLE:
                 problems.append("The definition is nested too deeply.")
             else:
-                if "default" in definition and not _is_template(definition["default"]):
+                if "default" in definition and not is_template(definition["default"]):
                     default_errors = instance_errors(prop, definition["default"])
                     if default_errors:
                         problems.append(f"'default' does not match the definition: {default_errors[0]}")
@@ -145,10 +146,6 @@ def schema_errors(parameters: Any) -> dict[str, list[str]]:
         if problems:
             errors[str(name)] = problems
     return errors
-
-
-def _is_template(value: Any) -> bool:
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
 def secret_names(parameters: dict[str, Any]) -> set[str]:
@@ -212,7 +209,7 @@ def value_errors(parameters: dict[str, Any], values: Any, *, allow_templates: bo
             if value != definition.get("default"):
                 errors[name] = ["This parameter is immutable."]
             continue
-        if allow_templates and _is_template(value):
+        if allow_templates and is_template(value):
             continue
         if value is None and not definition.get("required"):
             continue

@@ -33,6 +33,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from app.engine.parameters import with_defaults
 from app.engine.shell_quoting import ShellQuotingError, fill_placeholders
+from app.engine.template_syntax import is_template
 
 MAX_OUTPUT = 1024 * 1024   # characters a rendered string may have
 MAX_SEQUENCE = 1024 * 1024  # items/characters "x" * n may produce
@@ -103,10 +104,6 @@ class _Environment(ImmutableSandboxedEnvironment):
 
 ENVIRONMENT = _Environment(undefined=StrictUndefined, finalize=_finalize, autoescape=False)
 SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}\s*$", re.DOTALL)
-
-
-def is_template(value: Any) -> bool:
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
 def shell_parameters(runner_type: str) -> frozenset[str]:

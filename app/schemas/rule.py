@@ -4,9 +4,8 @@ from typing import Any
 
 import marshmallow as ma
 
-from app.schemas.common import REF_PATTERN, ContentSchema, StrictSchema
-
-ref_validators = [ma.validate.Length(max=257), ma.validate.Regexp(REF_PATTERN, error="Must be a ref '<pack>.<name>'.")]
+from app.engine.content_checks import rule_problems
+from app.schemas.common import ContentSchema, ContentUpdateSchema, ref_field_metadata
 
 
 class RefField(ma.fields.String):
@@ -16,15 +15,20 @@ class RefField(ma.fields.String):
         return getattr(value, "ref", value)
 
 
+TRIGGER_REF = ref_field_metadata("trigger type ref, e.g. core.webhook")
+ACTION_REF = ref_field_metadata("action ref, e.g. core.local")
+
+
 class RuleSchema(ContentSchema):
+    content_check = rule_problems
+
     enabled = ma.fields.Boolean(load_default=True)
-    trigger = RefField(required=True, validate=ref_validators,
-                       metadata={"description": "trigger type ref, e.g. core.webhook"})
+    trigger = RefField(required=True, metadata=TRIGGER_REF)
     trigger_parameters = ma.fields.Dict(keys=ma.fields.String(),
                                         metadata={"description": "must match the trigger's parameters_schema"})
     criteria = ma.fields.Dict(keys=ma.fields.String(),
                               metadata={"description": '{"trigger.body.x": {"type": "equals", "pattern": 1}}'})
-    action = RefField(required=True, validate=ref_validators, metadata={"description": "action ref, e.g. core.local"})
+    action = RefField(required=True, metadata=ACTION_REF)
     action_parameters = ma.fields.Dict(keys=ma.fields.String(),
                                        metadata={"description": "values or Jinja templates for the action's parameters"})
     created_by = ma.fields.String(dump_only=True, allow_none=True,
@@ -32,12 +36,12 @@ class RuleSchema(ContentSchema):
     updated_by = ma.fields.String(dump_only=True, allow_none=True, metadata={"description": "who last changed it"})
 
 
-class RuleUpdateSchema(StrictSchema):
-    description = ma.fields.String(validate=ma.validate.Length(max=10_000))
-    tags = ma.fields.List(ma.fields.String(validate=ma.validate.Length(max=128)), validate=ma.validate.Length(max=50))
+class RuleUpdateSchema(ContentUpdateSchema):
+    content_check = rule_problems
+
     enabled = ma.fields.Boolean()
-    trigger = RefField(validate=ref_validators)
+    trigger = RefField(metadata=TRIGGER_REF)
     trigger_parameters = ma.fields.Dict(keys=ma.fields.String())
     criteria = ma.fields.Dict(keys=ma.fields.String())
-    action = RefField(validate=ref_validators)
+    action = RefField(metadata=ACTION_REF)
     action_parameters = ma.fields.Dict(keys=ma.fields.String())

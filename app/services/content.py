@@ -26,10 +26,15 @@ def find_by_ref(model: type[T], ref: str) -> T | None:
     return db.session.scalar(select(model).where(model.ref == ref))  # type: ignore[attr-defined]
 
 
+def missing(label: str, ref: str) -> str:
+    """The one message for a ref that names no row (the API's and pack registration's)."""
+    return f"{label} {ref!r} does not exist."
+
+
 def get_by_ref(model: type[T], ref: str, label: str) -> T:
     item = find_by_ref(model, ref)
     if item is None:
-        raise NotFound(f"{label} {ref!r} does not exist.")
+        raise NotFound(missing(label, ref))
     return item
 
 
@@ -76,13 +81,6 @@ def filter_content(query: Select, model: type, args: dict[str, Any], visible_pac
     if visible_packs is not None:
         query = query.where(model.pack_name.in_(sorted(visible_packs)))
     return query
-
-
-def check_relative_path(value: str, field: str) -> None:
-    """Entry points are files inside the pack: relative, no '..', no NUL."""
-    parts = value.replace("\\", "/").split("/")
-    if value.startswith(("/", "~")) or ".." in parts or "\x00" in value:
-        raise ValidationError("The request is not valid.", {field: ["Must be a path inside the pack (relative, without '..')."]})
 
 
 def check_storable(data: dict[str, Any]) -> None:

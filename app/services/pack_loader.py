@@ -17,12 +17,9 @@ from sqlalchemy.dialects.postgresql import array
 
 from app.db import db
 from app.engine import pack_files as files
-from app.engine.parameters import instance_errors
-from app.engine.timers import timer_errors
 from app.errors import Conflict, ValidationError
 from app.models import Action, Pack, Rule, Sensor, Trigger
-from app.services.content import find_by_ref
-from app.services.executions import parameter_errors
+from app.services.content import find_by_ref, missing
 from app.services.pack_reader import (
     declared_name,
     pack_directory,
@@ -31,6 +28,8 @@ from app.services.pack_reader import (
     resolve_pack_dir,
 )
 from app.services.packs import find_pack
+from app.services.rules import fit_problems
+from app.services.sensors import trigger_type_problems
 from app.services.webhook_declarations import (
     check_webhooks_agree,
     is_webhook_trigger,
@@ -174,13 +173,10 @@ class _PackWriter:
             self._upsert(Action, "actions", item, item.fields)
         errors = files.PackErrors()
         for item in definition.sensors:
-            refs = [f"{pack.name}.{name}" for name in item.refs["inline"]]
-            for name in item.refs["named"]:
-                ref = name if "." in name else f"{pack.name}.{name}"
-                if find_by_ref(Trigger, ref) is None:
-                    errors.add(item.source_file, "trigger_types", f"There is no trigger type {ref!r}.")
-                refs.append(ref)
-            self._upsert(Sensor, "sensors", item, {**item.fields, "trigger_types": list(dict.fromkeys(refs))})
+            # Its inline trigger types were just written; those it names must exist already.
+            for message in trigger_type_problems(item.refs["named"]):
+                errors.add(item.source_file, "trigger_types", message)
+            self._upsert(Sensor, "sensors", item, item.fields)
         self._raise_if(errors)
 
     def write_rules(self) -> None:
@@ -188,26 +184,21 @@ class _PackWriter:
         for item in self.definition.rules:
             trigger = find_by_ref(Trigger, item.refs["trigger"]) if item.refs["trigger"] else None
             action = find_by_ref(Action, item.refs["action"]) if item.refs["action"] else None
-            if trigger is None:
-                errors.add(item.source_file, "trigger.type",
-                           f"There is no trigger type {item.refs['trigger']!r} (in this pack or a registered one).")
-            elif trigger.parameters_schema:
-                parameters = item.fields["trigger_parameters"]
-                for message in (instance_errors(trigger.parameters_schema, parameters)
-                                or timer_errors(trigger.ref, parameters)):
+            if trigger is None and item.refs["trigger"]:
+                errors.add(item.source_file, "trigger.type", missing("Trigger", item.refs["trigger"]))
+            if action is None and item.refs["action"]:
+                errors.add(item.source_file, "action.ref", missing("Action", item.refs["action"]))
+            if trigger is None or action is None:
+                continue
+            # The API's check of a rule against its trigger and action (app/services/rules.py).
+            problems = fit_problems(trigger, action, {key: item.fields[key]
+                                                      for key in ("trigger_parameters", "action_parameters")})
+            files.report_problems(errors, item.source_file, problems, rename=files.RULE_FILE_FIELDS)
+            if is_webhook_trigger(trigger) and not errors.by_file.get(item.source_file):
+                for message in webhook_parameter_errors(self.definition.name, item.fields["trigger_parameters"]):
                     errors.add(item.source_file, "trigger.parameters", message)
-                if is_webhook_trigger(trigger) and not errors.by_file.get(item.source_file):
-                    for message in webhook_parameter_errors(self.definition.name, item.fields["trigger_parameters"]):
-                        errors.add(item.source_file, "trigger.parameters", message)
-                    self.webhook_urls.add(normalize_url(str(item.fields["trigger_parameters"].get("url", ""))))
-            if action is None:
-                errors.add(item.source_file, "action.ref",
-                           f"There is no action {item.refs['action']!r} (in this pack or a registered one).")
-            else:
-                problems = parameter_errors(action, item.fields["action_parameters"], allow_templates=True)
-                errors.merge(item.source_file, "action.parameters", problems)
-            if trigger is not None and action is not None:
-                self._upsert(Rule, "rules", item, {**item.fields, "trigger_id": trigger.id, "action_id": action.id})
+                self.webhook_urls.add(normalize_url(str(item.fields["trigger_parameters"].get("url", ""))))
+            self._upsert(Rule, "rules", item, {**item.fields, "trigger_id": trigger.id, "action_id": action.id})
         self._raise_if(errors)
 
     def prune(self, model: type, kind: str) -> None:

@@ -16,7 +16,6 @@ from app.engine import pack_files as files
 from app.engine.sensor_source import polling_sensor_problem
 from app.errors import NotFound, ValidationError
 from app.pack_paths import EntryPointOutside, inside, locate_entry_point, resolve
-from app.services.actions import retry_errors
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_FILES_PER_FOLDER = 1000
@@ -68,14 +67,14 @@ def read_pack(directory: Path, relative: str,
         if text is not None:
             definition.config_schema = files.parse_config_schema(text, errors)
     for file, text in _content_files(directory, "triggers", errors):
-        _append(definition.triggers, files.parse_trigger_file(file, text, errors))
+        _append(definition.triggers, files.parse_trigger_file(file, text, name, errors))
     for file, text in _content_files(directory, "actions", errors):
-        action = files.parse_action(file, text, errors)
-        if action is not None:
-            _check_action_files(directory, action, errors)
+        action = files.parse_action(file, text, name, errors)
+        if action is not None and action.fields["entry_point"]:  # a bad entry_point is "" here
+            _check_entry_point(directory, "actions", action, errors)
         _append(definition.actions, action)
     for file, text in _content_files(directory, "sensors", errors):
-        sensor, inline = files.parse_sensor(file, text, errors)
+        sensor, inline = files.parse_sensor(file, text, name, errors)
         if sensor is not None and sensor.fields["entry_point"]:
             _check_entry_point(directory, "sensors", sensor, errors)
             _check_polling_sensor(directory, sensor, errors)
@@ -140,14 +139,6 @@ def _content_files(directory: Path, folder: str, errors: files.PackErrors) -> li
         if text is not None:
             found.append((relative, text))
     return found
-
-
-def _check_action_files(directory: Path, action: files.Item, errors: files.PackErrors) -> None:
-    problems = retry_errors(action.fields["retry"]) if action.fields["retry"] else []
-    for message in problems:
-        errors.add(action.source_file, "retry", message)
-    if action.fields["entry_point"] and not files.relative_path_problem(action.fields["entry_point"]):
-        _check_entry_point(directory, "actions", action, errors)
 
 
 def _check_entry_point(directory: Path, folder: str, item: files.Item, errors: files.PackErrors) -> None:

@@ -1,5 +1,9 @@
 """Sensors: create, change, enable/disable, delete; what beat polls, and the values
-(cursors) sensors keep between polls."""
+(cursors) sensors keep between polls.
+
+The fields are checked when the request is loaded (app/engine/content_checks.py, the same
+check pack files get); whether the trigger types exist is checked here.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +19,9 @@ from app.models import Sensor, SensorValue, Trigger
 from app.services.content import (
     add_content,
     assign,
-    check_relative_path,
     check_storable,
     get_by_ref,
+    missing,
     pack_for_new_content,
 )
 
@@ -28,32 +32,28 @@ def get_sensor(ref: str) -> Sensor:
     return get_by_ref(Sensor, ref, "Sensor")
 
 
-def validate_sensor_fields(data: dict[str, Any]) -> None:
-    if "entry_point" in data:
-        check_relative_path(data["entry_point"], "entry_point")
-    refs = data.get("trigger_types")
-    if refs is None:
-        return
-    duplicates = sorted({ref for ref in refs if refs.count(ref) > 1})
-    if duplicates:
-        raise ValidationError("The sensor is not valid.", {"trigger_types": [f"Listed twice: {', '.join(duplicates)}."]})
+def trigger_type_problems(refs: list[str]) -> list[str]:
+    """What is wrong with a sensor's trigger types that only the database knows: those missing."""
     known = set(db.session.scalars(select(Trigger.ref).where(Trigger.ref.in_(refs)))) if refs else set()
-    missing = [ref for ref in refs if ref not in known]
-    if missing:
-        raise ValidationError("The sensor is not valid.",
-                              {"trigger_types": [f"Trigger {ref!r} does not exist." for ref in missing]})
+    return [missing("Trigger", ref) for ref in refs if ref not in known]
+
+
+def check_trigger_types(data: dict[str, Any]) -> None:
+    problems = trigger_type_problems(data["trigger_types"]) if data.get("trigger_types") else []
+    if problems:
+        raise ValidationError("The sensor is not valid.", {"trigger_types": problems})
 
 
 def create_sensor(data: dict[str, Any], source_file: str | None = None) -> Sensor:
     check_storable(data)
     pack = pack_for_new_content(data["pack_name"])
-    validate_sensor_fields(data)
+    check_trigger_types(data)
     return add_content(Sensor, "Sensor", pack, data, FIELDS, source_file)
 
 
 def update_sensor(sensor: Sensor, data: dict[str, Any]) -> Sensor:
     check_storable(data)
-    validate_sensor_fields(data)
+    check_trigger_types(data)
     assign(sensor, data, FIELDS)
     db.session.flush()
     return sensor

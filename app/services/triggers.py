@@ -1,4 +1,8 @@
-"""Trigger types: create, change, delete, and what references them."""
+"""Trigger types: create, change, delete, and what references them.
+
+The fields are checked when the request is loaded (app/engine/content_checks.py, the same
+check pack files get).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import array
 
 from app.db import db
-from app.engine.parameters import json_schema_errors
-from app.errors import Conflict, ValidationError
+from app.errors import Conflict
 from app.models import Rule, Sensor, Trigger
 from app.services.content import (
     add_content,
@@ -20,31 +23,21 @@ from app.services.content import (
 )
 
 FIELDS = ("description", "tags", "parameters_schema", "payload_schema")
-SCHEMA_FIELDS = ("parameters_schema", "payload_schema")
 
 
 def get_trigger(ref: str) -> Trigger:
     return get_by_ref(Trigger, ref, "Trigger")
 
 
-def validate_trigger_fields(data: dict[str, Any]) -> None:
-    errors = {field: problems for field in SCHEMA_FIELDS
-              if field in data and (problems := json_schema_errors(data[field]))}
-    if errors:
-        raise ValidationError("The trigger is not valid.", errors)
-
-
 def create_trigger(data: dict[str, Any], source_file: str | None = None) -> Trigger:
     check_storable(data)
     pack = pack_for_new_content(data["pack_name"])
-    validate_trigger_fields(data)
     return add_content(Trigger, "Trigger", pack, data, FIELDS, source_file)
 
 
 def update_trigger(trigger: Trigger, data: dict[str, Any]) -> Trigger:
     """Change fields; rules already using the trigger are not re-checked against a new schema."""
     check_storable(data)
-    validate_trigger_fields(data)
     assign(trigger, data, FIELDS)
     db.session.flush()
     return trigger

@@ -114,11 +114,14 @@ def test_error_details_name_the_problem(api, content):
     errors = assert_error(api.post(URL, json=body(
         trigger="acme.missing")), 422)["errors"]
     assert errors == {"trigger": ["Trigger 'acme.missing' does not exist."]}
+    # The rule's own fields are checked first (as in a pack file), then how it fits its action.
     errors = assert_error(api.post(URL, json=body(
         criteria={"trigger.a": {"type": "nope", "pattern": 1}, "trigger.b": {"type": "eq", "pattern": 1}},
         action_parameters={"level": 3, "bogus": True})), 422)["errors"]
-    assert set(errors) == {"criteria", "action_parameters"}
+    assert set(errors) == {"criteria"}
     assert list(errors["criteria"]) == ["trigger.a"] and "Unknown operator" in errors["criteria"]["trigger.a"][0]
+    errors = assert_error(api.post(URL, json=body(action_parameters={"level": 3, "bogus": True})), 422)["errors"]
+    assert set(errors) == {"action_parameters"}
     assert errors["action_parameters"]["bogus"] == ["Unknown parameter."]
     assert errors["action_parameters"]["to"] == ["Missing required parameter."]
     assert "level" in errors["action_parameters"]

@@ -83,9 +83,9 @@ def test_a_missing_field_names_file_and_field(api, acme, db_session):
     ("rules/bad.yaml", "name: bad\ntrigger: {type: acme.ping}\naction: {ref: acme.ok}\n"
      "criteria: {trigger.x: {type: resembles, pattern: 1}}\n", "criteria.trigger.x", None),
     ("rules/bad.yaml", "name: bad\ntrigger: {type: acme.ping}\naction: {ref: acme.nope}\n", "action.ref",
-     "There is no action 'acme.nope' (in this pack or a registered one)."),
+     "Action 'acme.nope' does not exist."),
     ("rules/bad.yaml", "name: bad\ntrigger: {type: acme.nope}\naction: {ref: acme.ok}\n", "trigger.type",
-     "There is no trigger type 'acme.nope' (in this pack or a registered one)."),
+     "Trigger 'acme.nope' does not exist."),
     ("rules/bad.yaml", "name: bad\ntrigger: {type: acme.ping}\naction: {ref: acme.ok, parameters: {x: 1}}\n",
      "action.parameters.x", "Unknown parameter."),
     ("rules/bad.yaml", "name: bad\npack: other\ntrigger: {type: acme.ping}\naction: {ref: acme.ok}\n", "pack",
