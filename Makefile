@@ -24,7 +24,7 @@ lint: install
 	$(VENV)/bin/ruff check app tasks sensors tests bench
 
 bench: install
-	$(PY) -m bench.executions
+	$(PY) -m bench.executions $(BENCH_ARGS)
 
 bench-events: install
 	$(PY) -m bench.events

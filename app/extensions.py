@@ -12,9 +12,10 @@ jwt = JWTManager()
 
 
 @functools.cache
-def _redis_for(url: str) -> redis.Redis:
+def redis_for(url: str) -> redis.Redis:
+    """One client (and connection pool) per Redis URL per process."""
     return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30)
 
 
 def redis_client() -> redis.Redis:
-    return _redis_for(current_app.config["REDIS_URL"])
+    return redis_for(current_app.config["REDIS_URL"])

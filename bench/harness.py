@@ -1,8 +1,10 @@
-"""What the benchmarks share: one worker started as the Procfile starts it, the app with an
-admin identity, a ping, percentiles and the plain-Celery baseline on the same worker."""
+"""What the benchmarks share: gunicorn and one worker started as the Procfile starts them,
+the app with an admin identity, a ping, percentiles and the plain-Celery baseline on the same
+worker."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
@@ -43,6 +45,36 @@ def start_worker(log_path: Path | None = None) -> tuple[subprocess.Popen, str]:
         proc = subprocess.Popen(["sh", "-c", command], cwd=ROOT, env=venv_env(), stdout=output,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     return proc, hostname
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_web(port: int, log_path: Path) -> subprocess.Popen:
+    """The Procfile's ``web:`` line, bound to loopback instead of every address."""
+    command = procfile_command("web")
+    if "--bind 0.0.0.0:" not in command:
+        raise SystemExit(f"the Procfile's web line changed shape: {command}")
+    command = command.replace("--bind 0.0.0.0:", "--bind 127.0.0.1:")
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(["sh", "-c", command], cwd=ROOT, env=venv_env(PORT=str(port)), stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_for_web(port: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/health")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("gunicorn did not answer /health")
 
 
 def stop_process(proc: subprocess.Popen) -> None:

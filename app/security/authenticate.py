@@ -1,27 +1,52 @@
-"""Turn request credentials into a Principal (or None)."""
+"""Turn request credentials into a Principal (or None).
+
+What a credential speaks for is cached per process and checked against Redis stamps on
+every request (app.security.auth_cache); the database is read when an entry is missing,
+stale or cannot be checked.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
+import time
 from typing import Any
 
 from flask import current_app, g, request
 from flask_jwt_extended import decode_token
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt.exceptions import PyJWTError
+from redis import RedisError
 from sqlalchemy import select
+from sqlalchemy.orm import lazyload
 
 from app.db import db, utcnow
 from app.errors import Unauthorized
 from app.models import ApiKey, Identity, PermissionGrant, Role, RoleAssignment
+from app.security.auth_cache import (
+    Entry,
+    IdentityInfo,
+    Stamps,
+    ensure_stamps,
+    entries,
+    key_entry,
+    read_stamps,
+    redis_client,
+    token_entry,
+    verified_tokens,
+)
 from app.security.keys import API_KEY_HASHING, derived_key
-from app.security.principal import Principal
-from app.security.tokens import is_revoked, issued_at
+from app.security.principal import KeyInfo, Principal
+from app.security.tokens import is_revoked, issued_at, revocation_keys
+
+log = logging.getLogger("patchbay.auth")
 
 API_KEY_HEADER = "X-API-Key"
 API_KEY_PREFIX = "pbk"
+INVALID_KEY = "The API key is not valid."
+INVALID_TOKEN = "The token is not valid or has expired."
 
 
 def hash_api_key(secret: str) -> str:
@@ -64,56 +89,111 @@ def new_api_key() -> tuple[str, str, str]:
     return full, prefix, hash_api_key(full)
 
 
-def load_grants(identity: Identity) -> tuple[frozenset[tuple[str, str | None]], tuple[str, ...]]:
+def load_grants(identity_id: int) -> tuple[frozenset[tuple[str, str | None]], tuple[str, ...]]:
     rows = db.session.execute(
         select(Role.name, PermissionGrant.permission, PermissionGrant.pack)
         .join(RoleAssignment, RoleAssignment.role_id == Role.id)
         .outerjoin(PermissionGrant, PermissionGrant.role_id == Role.id)
-        .where(RoleAssignment.identity_id == identity.id)
+        .where(RoleAssignment.identity_id == identity_id)
     ).all()
     roles = tuple(sorted({r.name for r in rows}))
     grants = frozenset((r.permission, r.pack) for r in rows if r.permission)
     return grants, roles
 
 
-def principal_for(identity: Identity, api_key: ApiKey | None = None, jti: str | None = None,
-                  claims: dict[str, Any] | None = None) -> Principal:
-    grants, roles = load_grants(identity)
-    if api_key is not None and api_key.permissions is not None:
-        narrowed = set(api_key.permissions)
+def load_identity(identity_id: int) -> IdentityInfo | None:
+    """What authentication needs of an identity: two narrow queries, no ORM relationships."""
+    row = db.session.execute(
+        select(Identity.id, Identity.name, Identity.enabled, Identity.tokens_valid_after)
+        .where(Identity.id == identity_id)
+    ).first()
+    if row is None:
+        return None
+    grants, roles = load_grants(identity_id)
+    return IdentityInfo(id=row.id, name=row.name, enabled=row.enabled,
+                        tokens_valid_after=row.tokens_valid_after, grants=grants, roles=roles)
+
+
+def principal_for(entry: Entry, jti: str | None = None, claims: dict[str, Any] | None = None) -> Principal:
+    grants = entry.identity.grants
+    if entry.key is not None and entry.key.permissions is not None:
+        narrowed = set(entry.key.permissions)
         grants = frozenset(g_ for g_ in grants if g_[0] in narrowed)
-    return Principal(identity=identity, grants=grants, roles=roles, api_key=api_key, token_jti=jti,
-                     token_claims=claims)
+    return Principal(identity_id=entry.identity.id, name=entry.identity.name, grants=grants,
+                     roles=entry.identity.roles, api_key=entry.key, token_jti=jti, token_claims=claims)
+
+
+def _stamps_before_loading(identity_id: int) -> Stamps | None:
+    """The stamps to tag a fresh entry with (None without Redis: then nothing is cached)."""
+    try:
+        return ensure_stamps(redis_client(), identity_id)
+    except RedisError:
+        log.warning("Redis is not available: authenticating API keys from the database")
+        return None
+
+
+def _cached_key(key_hash: str) -> Entry | None:
+    cache = entries(current_app)
+    identity_id = cache.peek_identity_id(key_entry(key_hash))
+    if identity_id is None:
+        return None
+    try:
+        stamps, _ = read_stamps(redis_client(), identity_id)
+    except RedisError:
+        return None  # never trust an entry that cannot be checked
+    return cache.get(key_entry(key_hash), stamps) if stamps is not None else None
+
+
+def _load_key(prefix: str, raw: str, key_hash: str) -> Entry:
+    owner = db.session.scalar(select(ApiKey.identity_id).where(ApiKey.prefix == prefix))
+    if owner is None:
+        raise Unauthorized(INVALID_KEY)
+    # Stamps first, rows second: a change committed in between shows in the rows or the stamps.
+    stamps = _stamps_before_loading(owner)
+    key = db.session.scalar(select(ApiKey).options(lazyload(ApiKey.identity)).where(ApiKey.prefix == prefix))
+    if not _matching_key(key, raw):
+        raise Unauthorized(INVALID_KEY)
+    identity = load_identity(key.identity_id)
+    if identity is None:
+        raise Unauthorized(INVALID_KEY)
+    info = KeyInfo(id=key.id, prefix=key.prefix,
+                   permissions=tuple(key.permissions) if key.permissions is not None else None,
+                   expires_at=key.expires_at, revoked=key.revoked_at is not None, last_used_at=key.last_used_at)
+    entry = Entry(identity=identity, key=info, stamps=stamps or ("", ""), loaded=time.monotonic())
+    if stamps is not None:
+        entries(current_app).put(key_entry(key_hash), entry)
+    return entry
 
 
 def _from_api_key(raw: str) -> Principal:
-    parts = raw.strip().split("_", 2)
+    raw = raw.strip()
+    parts = raw.split("_", 2)
     if len(parts) != 3 or parts[0] != API_KEY_PREFIX:
-        raise Unauthorized("The API key is not valid.")
-    key = db.session.scalar(select(ApiKey).where(ApiKey.prefix == parts[1]))
-    now = utcnow()
-    if (
-        not _matching_key(key, raw.strip())
-        or key.revoked_at is not None
-        or (key.expires_at is not None and key.expires_at <= now)
-        or not key.identity.enabled
-    ):
-        raise Unauthorized("The API key is not valid.")
+        raise Unauthorized(INVALID_KEY)
+    key_hash = hash_api_key(raw)
+    entry = _cached_key(key_hash) or _load_key(parts[1], raw, key_hash)
+    key, now = entry.key, utcnow()
+    if key.revoked or (key.expires_at is not None and key.expires_at <= now) or not entry.identity.enabled:
+        raise Unauthorized(INVALID_KEY)
     # Touch last_used_at at most once a minute so reads stay reads.
     if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
-        db.session.execute(
-            ApiKey.__table__.update().where(ApiKey.id == key.id).values(last_used_at=now)
-        )
+        db.session.execute(ApiKey.__table__.update().where(ApiKey.id == key.id).values(last_used_at=now))
         db.session.commit()
-    return principal_for(key.identity, api_key=key)
+        entries(current_app).touched(key_entry(key_hash), now)
+    return principal_for(entry)
 
 
 def decode_claims(token: str, expected_type: str) -> dict[str, Any]:
     """Verified claims of a token of ``expected_type`` (access or refresh); 401 otherwise."""
-    try:
-        claims = decode_token(token)
-    except (JWTExtendedException, PyJWTError, ValueError, KeyError):
-        raise Unauthorized("The token is not valid or has expired.") from None
+    verified = verified_tokens(current_app) if expected_type == "access" else None
+    claims = verified.get(token) if verified is not None else None
+    if claims is None:
+        try:
+            claims = decode_token(token)
+        except (JWTExtendedException, PyJWTError, ValueError, KeyError):
+            raise Unauthorized(INVALID_TOKEN) from None
+        if verified is not None and claims.get("type") == "access" and isinstance(claims.get("exp"), (int, float)):
+            verified.put(token, claims)
     if claims.get("type") != expected_type:
         raise Unauthorized(f"An {expected_type} token is required." if expected_type == "access"
                            else f"A {expected_type} token is required.")
@@ -127,7 +207,7 @@ def identity_for_claims(claims: dict[str, Any]) -> Identity:
     sub = str(claims.get("sub", ""))
     identity = db.session.get(Identity, int(sub)) if sub.isdigit() else None
     if identity is None or not identity.enabled:
-        raise Unauthorized("The token is not valid or has expired.")
+        raise Unauthorized(INVALID_TOKEN)
     if identity.tokens_valid_after is not None and issued_at(claims) < identity.tokens_valid_after.timestamp():
         raise Unauthorized("The token has been revoked.")
     return identity
@@ -135,8 +215,31 @@ def identity_for_claims(claims: dict[str, Any]) -> Identity:
 
 def _from_bearer(token: str) -> Principal:
     claims = decode_claims(token, "access")
-    identity = identity_for_claims(claims)
-    return principal_for(identity, jti=claims["jti"], claims=claims)
+    sub = str(claims.get("sub", ""))
+    if not sub.isdigit():
+        raise Unauthorized(INVALID_TOKEN)
+    identity_id = int(sub)
+    # One round trip: the stamps and the token's revocations (tokens need Redis: without it
+    # a logout could not be honoured, so the call fails with 503 rather than guessing).
+    client = redis_client()
+    stamps, revocations = read_stamps(client, identity_id, revocation_keys(claims))
+    if any(value is not None for value in revocations):
+        raise Unauthorized("The token has been revoked.")
+    cache = entries(current_app)
+    entry = cache.get(token_entry(identity_id), stamps) if stamps is not None else None
+    if entry is None:
+        stamps = stamps or ensure_stamps(client, identity_id)
+        identity = load_identity(identity_id)
+        if identity is None:
+            raise Unauthorized(INVALID_TOKEN)
+        entry = Entry(identity=identity, key=None, stamps=stamps, loaded=time.monotonic())
+        cache.put(token_entry(identity_id), entry)
+    identity = entry.identity
+    if not identity.enabled:
+        raise Unauthorized(INVALID_TOKEN)
+    if identity.tokens_valid_after is not None and issued_at(claims) < identity.tokens_valid_after.timestamp():
+        raise Unauthorized("The token has been revoked.")
+    return principal_for(entry, jti=claims["jti"], claims=claims)
 
 
 def authenticate() -> Principal | None:

@@ -3,25 +3,48 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from app.models import ApiKey, Identity
+from app.db import db
+from app.errors import Unauthorized
+from app.models import Identity
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """The API key a call came with, as authentication read it (never its hash)."""
+
+    id: int
+    prefix: str
+    # None: the owner's permissions; otherwise the permission names the key is narrowed to.
+    permissions: tuple[str, ...] | None
+    expires_at: datetime | None = None
+    revoked: bool = False
+    last_used_at: datetime | None = None
 
 
 @dataclass
 class Principal:
-    identity: Identity
+    identity_id: int
+    name: str
     # (permission, pack or None for every pack)
     grants: frozenset[tuple[str, str | None]]
     roles: tuple[str, ...] = ()
-    api_key: ApiKey | None = None
+    api_key: KeyInfo | None = None
     token_jti: str | None = None
     # The verified claims of the access token used (logout revokes it until its ``exp``).
     token_claims: dict | None = None
-    _cache: dict = field(default_factory=dict, repr=False)
+    _identity: Identity | None = field(default=None, repr=False)
 
     @property
-    def name(self) -> str:
-        return self.identity.name
+    def identity(self) -> Identity:
+        """The identity's row, loaded on first use (most calls need only its id and name)."""
+        if self._identity is None:
+            identity = db.session.get(Identity, self.identity_id)
+            if identity is None:  # deleted since this request authenticated
+                raise Unauthorized("The identity no longer exists.")
+            self._identity = identity
+        return self._identity
 
     def can(self, permission: str, pack: str | None = None) -> bool:
         """True if granted everywhere, or (with ``pack``) on that pack."""

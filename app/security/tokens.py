@@ -70,13 +70,18 @@ def end_session(claims: dict[str, Any]) -> None:
     redis_client().set(SESSION_PREFIX + session, "1", ex=int(ttl.total_seconds()) + 60)
 
 
-def is_revoked(claims: dict[str, Any]) -> bool:
-    """The token was revoked by its jti, or its session was ended."""
+def revocation_keys(claims: dict[str, Any]) -> list[str]:
+    """The Redis keys whose presence means the token was revoked (by jti, or its session)."""
     keys = [BLOCKLIST_PREFIX + claims["jti"]]
     session = claims.get(SESSION_CLAIM)
     if isinstance(session, str) and session:
         keys.append(SESSION_PREFIX + session)
-    return bool(redis_client().exists(*keys))
+    return keys
+
+
+def is_revoked(claims: dict[str, Any]) -> bool:
+    """The token was revoked by its jti, or its session was ended."""
+    return bool(redis_client().exists(*revocation_keys(claims)))
 
 
 def lifetimes(config: dict) -> dict[str, timedelta]:

@@ -27,9 +27,9 @@ LATEST_EXPIRY = datetime(9999, 12, 31, tzinfo=UTC)
 
 def held_permissions(principal: Principal, owner: Identity) -> set[str]:
     """Permission names a new key for ``owner`` may carry (a key cannot outgrow its creator)."""
-    if owner.id == principal.identity.id:
+    if owner.id == principal.identity_id:
         return {p for p, _ in principal.grants}
-    grants, _ = load_grants(owner)
+    grants, _ = load_grants(owner.id)
     return {p for p, _ in grants}
 
 
@@ -37,7 +37,7 @@ def create_api_key(principal: Principal, owner: Identity, name: str, permissions
                    expires_at: datetime | None) -> tuple[ApiKey, str]:
     """Create a key; returns (row, the full key to show once)."""
     narrowed_caller = principal.api_key is not None and principal.api_key.permissions is not None
-    if permissions is None and narrowed_caller and owner.id == principal.identity.id:
+    if permissions is None and narrowed_caller and owner.id == principal.identity_id:
         # A narrowed key minting a key must not hand out its owner's full permissions.
         permissions = list(principal.api_key.permissions)
     errors: dict[str, list[str]] = {}
@@ -71,7 +71,7 @@ def visible_keys(principal: Principal, args: dict[str, Any]) -> Select:
     """Everyone's keys for rbac:manage, one's own for everyone else; newest first."""
     query = select(ApiKey).join(Identity, Identity.id == ApiKey.identity_id)
     if not principal.can(MANAGE):
-        query = query.where(ApiKey.identity_id == principal.identity.id)
+        query = query.where(ApiKey.identity_id == principal.identity_id)
     if args.get("owner"):
         query = query.where(Identity.name == args["owner"])
     if not args.get("include_revoked"):
@@ -82,7 +82,7 @@ def visible_keys(principal: Principal, args: dict[str, Any]) -> Select:
 def get_visible_key(principal: Principal, key_id: int) -> ApiKey:
     key = row_by_id(ApiKey, key_id)
     # Someone else's key is as invisible as a missing one.
-    if key is None or (key.identity_id != principal.identity.id and not principal.can(MANAGE)):
+    if key is None or (key.identity_id != principal.identity_id and not principal.can(MANAGE)):
         raise NotFound(f"API key {key_id} does not exist.")
     return key
 
