@@ -26,6 +26,7 @@ from app.security.install import install_security
 from app.security.keys import JWT_SIGNING, derived_key
 from app.security.tokens import lifetimes
 from app.services.audit import install_audit_hook
+from app.services.unit_of_work import install as install_unit_of_work
 
 SWAGGER_ASSETS_URL = "/docs/assets/"
 
@@ -87,6 +88,7 @@ def create_app(overrides: dict[str, Any] | None = None, *, serves_requests: bool
     install_security(app)
     install_audit_hook(app)
     install_edge(app)
+    install_unit_of_work(app)
     return app
 
 

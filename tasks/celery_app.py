@@ -7,6 +7,7 @@ from celery.signals import worker_process_init
 from flask import Flask
 
 from app.db import db
+from app.services import unit_of_work
 from app.services.queue import celery_config
 from tasks.runners.isolation import make_non_dumpable
 
@@ -15,7 +16,12 @@ def celery_init_app(app: Flask) -> Celery:
     class FlaskTask(Task):
         def __call__(self, *args, **kwargs):
             with app.app_context():
-                return self.run(*args, **kwargs)
+                try:
+                    return self.run(*args, **kwargs)
+                finally:
+                    # What the task committed asked for (messages, events) goes out now,
+                    # whatever the task went on to do (app/services/unit_of_work.py).
+                    unit_of_work.drain()
 
     celery = Celery(app.name, task_cls=FlaskTask)
     celery.conf.update(celery_config(app.config))

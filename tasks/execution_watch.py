@@ -1,7 +1,8 @@
 """How a running execution learns it must stop, and proves its worker is alive.
 
-``CancelWatch`` is the runner's ``is_canceled``; ``Heartbeat`` stamps ``heartbeat_at`` and
-notices a cancel (or the sweeper taking the execution away) recorded in PostgreSQL; the
+``CancelWatch`` is the runner's ``is_canceled``; ``Heartbeat`` (one thread per pool process)
+stamps ``heartbeat_at`` and notices a cancel (or the sweeper taking the execution away)
+recorded in PostgreSQL; the
 terminate signal of ``revoke(terminate=True)`` is caught, so the pool process does not die
 and leave the tree orphaned, and makes the watch look for this execution's cancel at once.
 """
@@ -9,6 +10,7 @@ and leave the tree orphaned, and makes the watch look for this execution's cance
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -18,7 +20,7 @@ from celery.signals import worker_process_init
 
 from app.db import db
 from app.extensions import redis_client
-from app.services import execution_lifecycle as lifecycle
+from app.services import execution_transitions as transitions
 from app.services import executions
 
 log = logging.getLogger("patchbay.executions")
@@ -73,21 +75,55 @@ def _install_terminate_handler(**_kwargs: Any) -> None:
 
 
 class Heartbeat(threading.Thread):
-    def __init__(self, execution_id: int, every: float, watch: CancelWatch) -> None:
-        super().__init__(name=f"heartbeat-{execution_id}", daemon=True)
-        self.execution_id = execution_id
+    """One per pool process, for whatever execution that process runs now.
+
+    Every ``every`` seconds it stamps ``heartbeat_at`` of the execution being run (the claim
+    stamped it first), so a run shorter than one interval costs no thread and no statement;
+    a ``canceling`` status, or the execution taken away (abandoned by the sweeper), stops
+    the runner through its watch.
+    """
+
+    _instance: Heartbeat | None = None
+    _pid = 0
+
+    def __init__(self, every: float) -> None:
+        super().__init__(name="heartbeat", daemon=True)
         self.every = every
-        self.watch = watch
         self.engine = db.engine
-        self.done = threading.Event()
+        self._lock = threading.Lock()
+        self._current: tuple[int, CancelWatch] | None = None
+
+    @classmethod
+    def of_this_process(cls, every: float) -> Heartbeat:
+        # Threads do not survive fork: each pool process starts its own, once.
+        if cls._instance is None or cls._pid != os.getpid():
+            cls._instance, cls._pid = cls(every), os.getpid()
+            cls._instance.start()
+        return cls._instance
+
+    def watch(self, execution_id: int, watch: CancelWatch) -> None:
+        with self._lock:
+            self._current = (execution_id, watch)
+
+    def release(self) -> None:
+        with self._lock:
+            self._current = None
 
     def run(self) -> None:
-        while not self.done.wait(self.every):
+        while True:
+            time.sleep(self.every)
+            with self._lock:
+                current = self._current
+            if current is None:
+                continue
+            execution_id, watch = current
             try:
-                status = lifecycle.heartbeat(self.engine, self.execution_id)
+                status = transitions.heartbeat(self.engine, execution_id)
             except Exception:  # noqa: BLE001 - a missed beat is not fatal; ABANDON_AFTER allows several
                 log.warning("heartbeat failed", exc_info=True)
                 continue
-            if status != lifecycle.RUNNING:
+            with self._lock:
+                still_current = self._current is current
+            if still_current and status != transitions.RUNNING:
                 # canceling, or taken from us (abandoned by the sweeper): stop the runner.
-                self.watch.stop.set()
+                watch.stop.set()

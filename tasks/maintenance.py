@@ -1,8 +1,9 @@
 """Periodic housekeeping, run by celery beat (each task declares its schedule with ``@periodic``).
 
 sweep_executions ends executions whose worker died (stale heartbeat → ``abandoned``, or a new
-attempt where the action's retry policy says so) and re-sends ``requested`` executions whose
-message was lost (claims make a duplicate harmless). ``@periodic``'s lock keeps two runs of a
+attempt where the action's retry policy says so), re-sends ``requested`` executions whose
+message was lost and resumes waiting executions whose resume was lost (claims make a
+duplicate harmless); a waiting execution is never abandoned, having no worker to die. ``@periodic``'s lock keeps two runs of a
 task from overlapping (two beats by mistake, or a sweep slower than its interval).
 
 sweep_events re-sends events whose message was lost and frees those whose worker died
@@ -20,8 +21,8 @@ from flask import current_app
 
 from app.db import db
 from app.extensions import redis_client
-from app.services import event_upkeep, execution_events, execution_logs, executions, queue
-from app.services import execution_lifecycle as lifecycle
+from app.services import event_upkeep, execution_logs, executions, queue, unit_of_work, vault_upkeep
+from app.services import execution_transitions as transitions
 from app.services.events import enqueue_event
 from tasks.periodic import periodic
 
@@ -40,39 +41,33 @@ def sweep_interval(config: Mapping[str, Any]) -> float:
 def sweep_executions() -> dict[str, Any]:
     abandoned = abandon_stale()
     requeued = requeue_lost()
-    return {"skipped": False, "abandoned": abandoned, "requeued": requeued}
+    resumed = resume_lost()
+    return {"skipped": False, "abandoned": abandoned, "requeued": requeued, "resumed": resumed}
 
 
 def abandon_stale() -> list[int]:
+    """End executions a worker owned and stopped beating for (never a waiting one: it has
+    no worker; see ``resume_lost``)."""
     config = current_app.config
     client = redis_client()
     ended: list[int] = []
-    for execution in lifecycle.stale_active(config["ABANDON_AFTER_SECONDS"]):
+    for execution in transitions.stale_active(config["ABANDON_AFTER_SECONDS"]):
         try:
             truncated = execution_logs.persist_lines(client, execution.id)
-            status = lifecycle.abandon(execution, config["ABANDON_AFTER_SECONDS"], truncated)
+            status = transitions.abandon(execution, config["ABANDON_AFTER_SECONDS"], truncated)
             if status is None:
                 db.session.rollback()
                 continue
-            retry = lifecycle.create_retry(execution, status)
-            db.session.commit()
+            executions.create_retry(execution, status)
+            executions.ended([execution.id], secrets=executions.has_stored_secrets(execution), logs=False)
+            unit_of_work.commit()
         except Exception:  # noqa: BLE001 - stale rows are swept oldest first: one that cannot
             # be ended must not stop every later sweep from reaching the others.
             db.session.rollback()
             log.exception("execution %s could not be abandoned", execution.id)
             continue
-        execution_logs.drop_redis_lines(client, execution.id)
-        client.delete(executions.cancel_key(execution.id))
-        if retry is not None:
-            executions.enqueue(retry, countdown=(retry.scheduled_at - retry.created_at).total_seconds() or None)
-        executions.forget_secrets(execution)
         log.warning("execution %s %s: no heartbeat from %s", execution.id, status, execution.worker_host)
         ended.append(execution.id)
-        try:
-            execution_events.fire_execution_finished(execution.id)
-        except Exception:  # noqa: BLE001 - the execution has ended whatever becomes of its event
-            db.session.rollback()
-            log.exception("execution %s: its core.execution_finished event could not be recorded", execution.id)
     return ended
 
 
@@ -82,16 +77,42 @@ def requeue_lost() -> list[int]:
         # re-sending the whole backlog would only duplicate it.
         return []
     sent: list[int] = []
-    for execution in lifecycle.lost_queued(current_app.config["REQUEUE_AFTER_SECONDS"]):
-        if not lifecycle.mark_requeued(execution):
+    for execution in transitions.lost_queued(current_app.config["REQUEUE_AFTER_SECONDS"]):
+        if not transitions.mark_requeued(execution):
             db.session.rollback()
             continue
-        db.session.commit()
         executions.enqueue(execution)
+        unit_of_work.commit()
         sent.append(execution.id)
     if sent:
         log.warning("re-sent %d execution(s) whose message was lost: %s", len(sent), sent[:20])
     return sent
+
+
+def resume_lost() -> list[int]:
+    """Resume waiting executions that were woken but not resumed (the message was lost, or
+    the worker died before the resume was claimed), and waiting parents whose children all
+    ended without a wake reaching them."""
+    if _actions_queue_length() > 0:
+        return []  # resume messages may be waiting in the queue
+    lost = transitions.woken_not_resumed(current_app.config["REQUEUE_AFTER_SECONDS"])
+    for execution_id in lost:
+        unit_of_work.after_commit(executions.send_resume, execution_id)
+    unit_of_work.commit()
+    if lost:
+        log.warning("resumed %d waiting execution(s) whose wake was not acted on: %s", len(lost), lost[:20])
+    return lost
+
+
+@periodic(queue.PURGE_ORPHAN_SECRETS, every=3600.0, lock_seconds=3600)
+def purge_orphan_secrets() -> dict[str, Any]:
+    """Delete execution secrets in Vault that no waiting or queued execution needs: those of
+    rows that ended, or of rows never committed (a crash between the Vault write and the
+    commit), once they are older than ORPHAN_SECRET_AGE (an insert may be in flight)."""
+    removed = vault_upkeep.purge_orphan_execution_secrets()
+    if removed:
+        log.info("removed %d orphaned execution secret(s) from Vault", len(removed))
+    return {"skipped": False, "removed": removed}
 
 
 def _actions_queue_length() -> int:

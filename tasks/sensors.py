@@ -2,7 +2,7 @@
 
 One poll at a time per sensor across all workers (``at_most_one``, tasks/periodic.py). The poll runs in a child
 process (sensors/runner.py); this task records what it dispatched as events and stores the
-values it set, then commits and enqueues the events. A poll that raises is logged and the
+values it set, then commits; the events are enqueued after the commit. A poll that raises is logged and the
 sensor is polled again at its next interval.
 """
 
@@ -20,7 +20,8 @@ from app.db import db, utcnow
 from app.errors import APIError
 from app.models import Event, Pack, Rule, Sensor, Trigger
 from app.pack_paths import EntryPointOutside, locate_entry_point
-from app.services.events import enqueue_event, record_event
+from app.services import unit_of_work
+from app.services.events import record_event
 from app.services.pack_reader import pack_directory
 from app.services.sensors import DELETE, POLL_SENSOR, sensor_values, store_values
 from sensors.runner import PollReport, SensorPoll, run_poll
@@ -99,9 +100,7 @@ def _record(poll: SensorPoll, report: PollReport) -> dict[str, Any]:
     for problem in store_values(sensor.ref, changes):
         log.warning("sensor %s: %s", sensor.ref, problem)
     sensor.last_polled_at = utcnow()
-    db.session.commit()
-    for event in events:
-        enqueue_event(event)
+    unit_of_work.commit()  # the events' messages go after the commit
     if report.error:
         log.error("sensor %s: the poll failed: %s", sensor.ref, report.error)
     # An idle poll is routine: only one that dispatched something is worth an INFO line.

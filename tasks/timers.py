@@ -12,7 +12,7 @@ from datetime import datetime
 from celery import shared_task
 
 from app.db import db
-from app.services.events import enqueue_event
+from app.services import unit_of_work
 from app.services.timers import FIRE_TIMER, fire
 from tasks.periodic import quiet_in_log
 
@@ -28,7 +28,6 @@ def fire_timer(timer_id: str, fire_at: str) -> int | None:
         db.session.rollback()
         log.debug("timer %s: tick %s had already fired (or the timer is gone)", timer_id, fire_at)
         return None
-    db.session.commit()
-    enqueue_event(event)
+    unit_of_work.commit()  # the event's message goes after the commit
     log.info("timer %s fired event %s", timer_id, event.id)
     return event.id

@@ -63,7 +63,7 @@ def spawn_worker(app, log_path: Path, name: str, packs_path: Path, *, queues: st
     env = {**env, **WORKER_ENV, "PACKS_PATH": str(packs_path), **(extra_env or {})}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "tasks.worker", "worker", "-Q", queues,
+            [sys.executable, "-m", "celery", "-A", "tests.worker_app", "worker", "-Q", queues,
              "--pool", "prefork", "-c", str(concurrency), "--hostname", f"{name}@%h", "--loglevel", "INFO", "-E",
              "--without-gossip", "--without-mingle"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -197,7 +197,12 @@ def wait_until_status(api: ApiClient, execution_id: int, statuses, timeout: floa
         body = api.get(f"/api/v1/executions/{execution_id}").get_json()
         return body if body["status"] in statuses else None
 
-    return wait_for(reached, timeout)
+    try:
+        return wait_for(reached, timeout)
+    except AssertionError:
+        body = api.get(f"/api/v1/executions/{execution_id}").get_json()
+        raise AssertionError(f"execution {execution_id} not {sorted(statuses)} within {timeout} s: "
+                             f"{ {k: body.get(k) for k in ('status', 'waiting_on', 'error', 'result')} }") from None
 
 
 def wait_until_done(api: ApiClient, execution_id: int, timeout: float = 30) -> dict:

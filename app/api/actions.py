@@ -118,5 +118,4 @@ class ActionExecute(MethodView):
         action = executions.action_for_execute(ref)
         execution = executions.create_execution(action, data["parameters"], user=current_principal().name)
         db.session.commit()
-        executions.enqueue(execution)
         return execution

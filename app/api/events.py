@@ -48,7 +48,6 @@ class Events(MethodView):
                                   "executions); they cannot be posted.", {"trigger": ["Not postable."]})
         event = service.record_event(data["trigger"], data["payload"], source="api")
         db.session.commit()
-        service.enqueue_event(event)
         return event
 
     @requires("events:view", pack_from=None)

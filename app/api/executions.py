@@ -104,15 +104,16 @@ class ExecutionCancel(MethodView):
     @blp.alt_response(404, description="No such execution")
     @blp.alt_response(409, description="The execution has already ended")
     def post(self, execution_id):
-        """Cancel an execution
+        """Cancel an execution and all its descendants
 
-        A queued execution is `canceled` at once and never starts; a running one becomes
-        `canceling` and its process tree is killed, then `canceled`.
+        A queued execution (or one waiting on a person) is `canceled` at once and never
+        starts; a running one becomes `canceling`, its process tree is killed, then
+        `canceled`. Every descendant (child executions, theirs, …) is canceled the same way,
+        and a parent ends `canceled` only once its descendants have ended.
         """
         execution = _visible_execution(execution_id, "executions:cancel")
-        running = service.cancel_execution(execution)
+        service.cancel_execution(execution)
         db.session.commit()
-        service.signal_cancel(execution, running)
         return execution
 
 
@@ -131,7 +132,6 @@ class ExecutionRerun(MethodView):
         original = _visible_execution(execution_id, "actions:execute")
         execution = service.rerun_execution(original, data["parameters"], current_principal().name)
         db.session.commit()
-        service.enqueue(execution)
         return execution
 
 

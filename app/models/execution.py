@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, func
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, IdMixin, utcnow
@@ -11,7 +11,7 @@ from app.db import Base, IdMixin, utcnow
 REQUESTED = "requested"
 SCHEDULED = "scheduled"
 RUNNING = "running"
-PENDING = "pending"  # waiting on an inquiry
+PENDING = "pending"  # waiting on a person (an inquiry)
 CANCELING = "canceling"
 SUCCEEDED = "succeeded"
 FAILED = "failed"
@@ -22,6 +22,10 @@ ABANDONED = "abandoned"
 STATUSES = (REQUESTED, SCHEDULED, RUNNING, PENDING, CANCELING, SUCCEEDED, FAILED, TIMEOUT, CANCELED, ABANDONED)
 TERMINAL = frozenset({SUCCEEDED, FAILED, TIMEOUT, CANCELED, ABANDONED})
 QUEUED = frozenset({REQUESTED, SCHEDULED})
+ACTIVE = frozenset({RUNNING, CANCELING})  # claimed: a worker runs it, or it waits on children
+# What a waiting execution waits on (``waiting_on``; NULL while a worker runs it).
+WAITING_ON_CHILDREN = "children"  # status running (or canceling)
+WAITING_ON_PERSON = "inquiry"     # status pending
 LOG_STREAMS = ("stdout", "stderr", "system")
 
 
@@ -35,6 +39,9 @@ class Execution(IdMixin, Base):
         Index("ix_executions_pack_name_created_at", "pack_name", "created_at"),
         Index("ix_executions_rule_ref_created_at", "rule_ref", "created_at"),
         Index("ix_executions_user_created_at", "user", "created_at"),
+        Index("ix_executions_active_heartbeat", "heartbeat_at",
+              postgresql_where=text("status IN ('running', 'canceling') AND waiting_on IS NULL")),
+        Index("ix_executions_waiting", "woken_at", postgresql_where=text("waiting_on IS NOT NULL")),
     )
 
     action_id: Mapped[int | None] = mapped_column(
@@ -78,6 +85,16 @@ class Execution(IdMixin, Base):
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     heartbeat_at: Mapped[datetime | None]
+
+    # A waiting execution (docs/architecture.md, "Executions that wait") holds no worker:
+    # ``waiting_on`` says on what; whoever should resume it adds one to ``wakeups`` in the
+    # transaction that ends the wait (a child ending, an answer), then sends the resume
+    # message. ``waited_wakeups`` is the count the runner had seen when it began to wait, so
+    # a wake that arrives while the runner still works is never lost.
+    waiting_on: Mapped[str | None] = mapped_column(String(32))
+    wakeups: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    waited_wakeups: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    woken_at: Mapped[datetime | None]
 
 
 class ExecutionLogLine(IdMixin, Base):

@@ -32,6 +32,9 @@ class ExecutionSummarySchema(ma.Schema):
     pack = ma.fields.String(attribute="pack_name")
     runner_type = ma.fields.String()
     status = ma.fields.String()
+    waiting_on = ma.fields.String(allow_none=True, metadata={
+        "description": "what a waiting execution waits on, holding no worker: `children` (status "
+                       "`running` or `canceling`) or `inquiry` (status `pending`); null otherwise"})
     parameters = ma.fields.Dict(metadata={"description": "secret values shown as ********"})
     error = ma.fields.String(allow_none=True)
     parent_id = ma.fields.Integer(allow_none=True)

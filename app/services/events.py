@@ -1,9 +1,9 @@
 """Events: recording that something happened, and handing it to the rules engine.
 
 Whoever turns the outside world into an event (the events API, a webhook, a timer tick, a
-sensor's dispatch) calls ``record_event`` inside its unit of work, commits, and only then
-calls ``enqueue_event``: a message sent before the commit could reach a worker before the
-row is visible. An event whose message is lost stays ``pending`` and a sweeper sends it again.
+sensor's dispatch) calls ``record_event`` inside its unit of work and commits; the message
+goes after the commit (app/services/unit_of_work.py): one sent before could reach a worker
+before the row is visible. An event whose message is lost stays ``pending`` and a sweeper sends it again.
 The event's ``source`` says which rules on its trigger it is for (app/engine/trigger_parameters.py).
 """
 
@@ -21,7 +21,7 @@ from app.errors import NotFound, ValidationError
 from app.logging import request_id_var
 from app.models import Event, Trigger
 from app.models.event import EVENT_STATUSES
-from app.services import queue
+from app.services import queue, unit_of_work
 from app.services.content import check_storable
 from app.services.rows import row_by_id
 from app.services.triggers import get_trigger
@@ -48,12 +48,14 @@ def record_event(trigger: Trigger | str, payload: Any, *, source: str) -> Event:
                   source=source, status=PENDING, request_id=request_id_var.get(), created_at=utcnow())
     db.session.add(event)
     db.session.flush()
+    unit_of_work.after_commit(enqueue_event, event)
     return event
 
 
 def enqueue_event(event: Event) -> None:
-    """Send ``process_event`` for a committed event (its id only); a broker failure is left
-    to the sweeper, which re-sends events left ``pending``."""
+    """Send ``process_event`` for a committed event (its id only): ``record_event`` has it
+    sent after the commit; the sweeper calls it for events whose message was lost. A broker
+    failure is left to the sweeper, which re-sends events left ``pending``."""
     try:
         queue.send(queue.PROCESS_EVENT, [event.id], summary=f"event {event.id} ({event.trigger_ref})")
     except Exception:  # noqa: BLE001 - the row is committed; the sweeper re-sends it

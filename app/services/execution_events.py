@@ -16,11 +16,12 @@ from sqlalchemy import exists, select
 
 from app.db import db
 from app.models import Execution, Rule, Trigger
-from app.services.events import enqueue_event, record_event
+from app.services import unit_of_work
+from app.services.events import record_event
+from app.services.execution_transitions import EXECUTION_FINISHED
 
 log = logging.getLogger("patchbay.events")
 
-EXECUTION_FINISHED = "core.execution_finished"
 
 
 def finished_payload(execution: Execution) -> dict[str, Any]:
@@ -48,6 +49,5 @@ def fire_execution_finished(execution_id: int) -> int | None:
         db.session.rollback()
         return None
     event = record_event(trigger, finished_payload(execution), source=f"execution:{execution_id}")
-    db.session.commit()
-    enqueue_event(event)
+    unit_of_work.commit()
     return event.id

@@ -67,6 +67,18 @@ class LogWriter:
         self.unsent: list[dict[str, Any]] = []
         self._lock = threading.Lock()
 
+    def position(self) -> dict[str, Any]:
+        """Where this log stands, kept while its execution waits (see ``resume_at``)."""
+        with self._lock:
+            return {"seq": self.seq, "bytes": self.bytes, "truncated": self.truncated}
+
+    def resume_at(self, position: dict[str, Any] | None) -> None:
+        """Go on after the lines written before a wait: same numbering, same cap."""
+        if position:
+            self.seq = int(position.get("seq", 0))
+            self.bytes = int(position.get("bytes", 0))
+            self.truncated = bool(position.get("truncated", False))
+
     def emit(self, stream: str, line: str) -> None:
         with self._lock:
             if self.truncated:

@@ -1,37 +1,53 @@
-"""The worker side of an execution's life: claim, heartbeat, finish, retry, sweep.
+"""Every change of an execution's status, in one place: guarded transitions.
 
-Every transition is a conditional UPDATE (``WHERE status IN (...) RETURNING``), so two
-workers, a redelivered message or the sweeper racing a slow worker can never both win, and a
-terminal status never changes again.
+Each is one conditional statement (``UPDATE … WHERE status IN (…) RETURNING``), so two
+workers, a redelivered message, a cancel or the sweeper racing a slow worker can never both
+win, and a terminal status never changes again. Functions here only ``flush``; the caller
+commits (app/services/unit_of_work.py) and announces the change after the commit.
+
+The states (docs/architecture.md)::
+
+    requested/scheduled --claim--> running --finish--> succeeded | failed | timeout
+          |                          |  \--wait(children)--> running, waiting_on=children
+          |                          |  \--wait(person)----> pending, waiting_on=inquiry
+          |                          |      (a wake, then claim_resume: running again)
+          |                        cancel: canceling --(descendants ended)--> canceled
+          +--cancel--> canceled      stale heartbeat (worker-owned only) --> abandoned
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, exists, func, select, text, update
 from sqlalchemy.engine import Engine
 
 from app.db import db, utcnow
 from app.engine.unstorable import map_strings, replace_unstorable
-from app.models import Action, Execution
+from app.models import Execution, Inquiry, Rule, Trigger
 from app.models.execution import (
     ABANDONED,
+    ACTIVE,
     CANCELED,
     CANCELING,
+    PENDING,
     QUEUED,
-    REQUESTED,
     RUNNING,
-    SCHEDULED,
+    TERMINAL,
+    WAITING_ON_PERSON,
 )
-from app.services import vault
+
+# The built-in trigger of an execution's end (app/services/execution_events.py).
+EXECUTION_FINISHED = "core.execution_finished"
 
 log = logging.getLogger("patchbay.executions")
 
-ACTIVE = (RUNNING, CANCELING)
+ACTIVE_LIST = sorted(ACTIVE)
+TERMINAL_LIST = sorted(TERMINAL)
 
 
 def claim(execution_id: int, worker_host: str, task_id: str | None) -> Execution | None:
@@ -55,7 +71,8 @@ def heartbeat(engine: Engine, execution_id: int) -> str | None:
     with engine.begin() as conn:
         row = conn.execute(
             update(Execution)
-            .where(Execution.id == execution_id, Execution.status.in_(ACTIVE))
+            .where(Execution.id == execution_id, Execution.status.in_(ACTIVE_LIST),
+                   Execution.waiting_on.is_(None))
             .values(heartbeat_at=func.now())
             .returning(Execution.status)
         ).first()
@@ -63,64 +80,29 @@ def heartbeat(engine: Engine, execution_id: int) -> str | None:
 
 
 def finish(execution_id: int, status: str, result: dict[str, Any] | None, error: str | None,
-           log_truncated: bool) -> str | None:
-    """Write the end (flush only) and return the final status; None if the execution had
-    already ended (e.g. abandoned by the sweeper).
+           log_truncated: bool) -> tuple[str, bool] | None:
+    """Write the end (flush only): the final status, and whether an enabled rule listens for
+    ``core.execution_finished`` (asked in the same statement, saving a round trip on every
+    end); None if the execution had already ended (e.g. abandoned by the sweeper).
 
     A canceled execution stays canceled whatever its runner reported: cancel is authoritative.
     """
     final = case((Execution.status == CANCELING, CANCELED), else_=status)
-    return db.session.scalar(
+    listened = exists().where(Rule.trigger_id == Trigger.id, Trigger.ref == EXECUTION_FINISHED,
+                              Rule.enabled.is_(True))
+    row = db.session.execute(
         update(Execution)
-        .where(Execution.id == execution_id, Execution.status.in_(ACTIVE))
+        .where(Execution.id == execution_id, Execution.status.in_(ACTIVE_LIST), Execution.waiting_on.is_(None))
         .values(status=final, result=map_strings(result, replace_unstorable),
                 error=map_strings(error, replace_unstorable), finished_at=utcnow(),
                 log_truncated=log_truncated)
-        .returning(Execution.status)
-    )
-
-
-def retry_policy(action: Action | None) -> dict[str, Any]:
-    retry = (action.retry if action else None) or {}
-    return {"retries": int(retry.get("retries", 0)), "delay": float(retry.get("delay", 0)),
-            "on": list(retry.get("on", ["failed"]))}
-
-
-def create_retry(execution: Execution, status: str, policy: dict[str, Any] | None = None) -> Execution | None:
-    """A new attempt row if the action's retry policy covers ``status`` (flush only).
-
-    The retry is a new execution (attempt + 1, ``rerun_of`` the failed one, context
-    ``retry_of``) so each attempt keeps its own logs, timings and result. ``policy`` saves
-    loading the action when the caller has it.
-    """
-    if policy is None:
-        action = db.session.get(Action, execution.action_id) if execution.action_id else None
-        policy = retry_policy(action)
-    if status not in policy["on"] or execution.attempt > policy["retries"] or not execution.action_id:
-        return None
-    now = utcnow()
-    delay = policy["delay"]
-    retry = Execution(
-        action_id=execution.action_id, action_ref=execution.action_ref, pack_name=execution.pack_name,
-        runner_type=execution.runner_type, parameters=dict(requested_parameters(execution)),
-        status=SCHEDULED if delay else REQUESTED, user=execution.user, rule_ref=execution.rule_ref,
-        enforcement_id=execution.enforcement_id, parent_id=execution.parent_id,
-        root_id=execution.root_id, task_name=execution.task_name,
-        context={**(execution.context or {}), "retry_of": execution.id},
-        timeout=execution.timeout, attempt=execution.attempt + 1, rerun_of=execution.id,
-        task_id=uuid.uuid4().hex, request_id=execution.request_id,
-        created_at=now, scheduled_at=now + timedelta(seconds=delay),
-    )
-    db.session.add(retry)
-    db.session.flush()
-    secrets = vault.read_secret(vault.execution_secret_path(execution.id))
-    if secrets:
-        vault.write_secret(vault.execution_secret_path(retry.id), secrets)
-    return retry
+        .returning(Execution.status, listened.label("listened"))
+    ).first()
+    return (row.status, row.listened) if row else None
 
 
 def requested_parameters(execution: Execution) -> dict[str, Any]:
-    """The parameters as requested, before the worker rendered them (see tasks/executions.py)."""
+    """The parameters as requested, before the worker rendered them (see tasks/container.py)."""
     requested = (execution.context or {}).get("requested_parameters")
     return requested if isinstance(requested, dict) else dict(execution.parameters or {})
 
@@ -129,7 +111,8 @@ def stale_active(abandon_after: int, limit: int = 500) -> list[Execution]:
     cutoff = utcnow() - timedelta(seconds=abandon_after)
     return list(db.session.scalars(
         select(Execution)
-        .where(Execution.status.in_(ACTIVE), Execution.heartbeat_at < cutoff)
+        # Only what a worker owns: a waiting execution has no worker to stop beating.
+        .where(Execution.status.in_(ACTIVE_LIST), Execution.waiting_on.is_(None), Execution.heartbeat_at < cutoff)
         .order_by(Execution.heartbeat_at)
         .limit(limit)
     ))
@@ -142,7 +125,8 @@ def abandon(execution: Execution, abandon_after: int, log_truncated: bool) -> st
     status = CANCELED if execution.status == CANCELING else ABANDONED
     ended = db.session.execute(
         update(Execution)
-        .where(Execution.id == execution.id, Execution.status.in_(ACTIVE), Execution.heartbeat_at < cutoff)
+        .where(Execution.id == execution.id, Execution.status.in_(ACTIVE_LIST), Execution.waiting_on.is_(None),
+               Execution.heartbeat_at < cutoff)
         .values(status=status, finished_at=utcnow(), log_truncated=log_truncated,
                 error=f"The worker stopped reporting (no heartbeat for {abandon_after} s).")
         .returning(Execution.id)
@@ -173,3 +157,173 @@ def mark_requeued(execution: Execution) -> bool:
     if done:
         execution.task_id = task_id
     return done is not None
+
+
+# --- Executions that wait -------------------------------------------------------------------
+
+def wait(execution_id: int, on: str, seen_wakeups: int, context: dict[str, Any] | None = None) -> str | None:
+    """The runner released its worker: wait on ``on`` (children, or a person: ``pending``).
+
+    Returns the status it waits in (``canceling`` if a cancel arrived while the runner
+    worked: the caller applies it to what the runner just started). Refused (None) when a
+    wake arrived since the runner looked (``wakeups`` moved past ``seen_wakeups``): the caller
+    resumes at once instead, so no wake is lost; also refused if the execution is no longer
+    this worker's. ``context`` (with the runner's state for the resume) replaces the
+    execution's when given.
+    """
+    values: dict[str, Any] = {
+        "waiting_on": on, "waited_wakeups": seen_wakeups, "heartbeat_at": utcnow(),
+        "status": case((Execution.status == RUNNING, PENDING), else_=Execution.status)
+        if on == WAITING_ON_PERSON else Execution.status,
+    }
+    if context is not None:
+        values["context"] = context
+    return db.session.scalar(
+        update(Execution)
+        .where(Execution.id == execution_id, Execution.status.in_(ACTIVE_LIST),
+               Execution.waiting_on.is_(None), Execution.wakeups == seen_wakeups)
+        .values(**values).returning(Execution.status)
+    )
+
+
+def claim_resume(execution_id: int, worker_host: str) -> Execution | None:
+    """A waiting execution that was woken goes back to a worker (``pending`` → ``running``).
+
+    None if it is not waiting, or nothing woke it since it began to wait (a duplicate or
+    stale resume message).
+    """
+    return db.session.scalars(
+        update(Execution)
+        .where(Execution.id == execution_id, Execution.waiting_on.is_not(None),
+               Execution.wakeups > Execution.waited_wakeups,
+               Execution.status.in_(sorted(ACTIVE | {PENDING})))
+        .values(waiting_on=None, heartbeat_at=utcnow(), worker_host=worker_host[:255],
+                status=case((Execution.status == PENDING, RUNNING), else_=Execution.status))
+        .returning(Execution),
+        execution_options={"populate_existing": True},
+    ).first()
+
+
+def wake(execution_ids: list[int]) -> list[int]:
+    """Count a wake for each execution that has not ended; return those now waiting (each
+    needs a resume message after the commit; the others see the wake when they next wait)."""
+    if not execution_ids:
+        return []
+    rows = db.session.execute(
+        update(Execution)
+        .where(Execution.id.in_(sorted(set(execution_ids))), Execution.status.not_in(TERMINAL_LIST))
+        .values(wakeups=Execution.wakeups + 1, woken_at=utcnow())
+        .returning(Execution.id, Execution.waiting_on)
+    ).all()
+    return sorted(row.id for row in rows if row.waiting_on is not None)
+
+
+def wake_parents(ended_ids: list[int]) -> list[int]:
+    """Wake the parents of executions that just ended (same transaction as the end)."""
+    if not ended_ids:
+        return []
+    parents = db.session.scalars(
+        select(Execution.parent_id).where(Execution.id.in_(ended_ids), Execution.parent_id.is_not(None))
+    ).all()
+    return wake([parent for parent in parents if parent not in ended_ids])
+
+
+def active_children(execution_id: int) -> int:
+    """How many children have not ended (a parent ends only when this is 0)."""
+    return db.session.scalar(
+        select(func.count()).select_from(Execution)
+        .where(Execution.parent_id == execution_id, Execution.status.not_in(TERMINAL_LIST))
+    ) or 0
+
+
+def woken_not_resumed(requeue_after: int, limit: int = 500) -> list[int]:
+    """Waiting executions whose resume message seems lost, or whose children all ended
+    without waking them: the sweeper wakes and resumes them."""
+    cutoff = utcnow() - timedelta(seconds=requeue_after)
+    woken = select(Execution.id).where(
+        Execution.waiting_on.is_not(None), Execution.wakeups > Execution.waited_wakeups,
+        Execution.woken_at < cutoff)
+    child = Execution.__table__.alias("child")
+    idle = select(Execution.id).where(
+        Execution.waiting_on == "children", Execution.wakeups == Execution.waited_wakeups,
+        Execution.heartbeat_at < cutoff,
+        ~select(child.c.id).where(child.c.parent_id == Execution.id,
+                                  child.c.status.not_in(TERMINAL_LIST)).exists())
+    found = set(db.session.scalars(woken.limit(limit)).all())
+    stuck = set(db.session.scalars(idle.limit(limit)).all())
+    if stuck:
+        wake(sorted(stuck))
+    return sorted(found | stuck)
+
+
+# --- Cancel ----------------------------------------------------------------------------------
+
+@dataclass
+class Canceled:
+    """What a cancel changed; the caller announces it after the commit."""
+
+    ended: list[int] = field(default_factory=list)          # now canceled (queued, waiting, pending)
+    revoke: list[str] = field(default_factory=list)         # their Celery task ids (never to start)
+    signal: list[tuple[int, str | None]] = field(default_factory=list)  # running in a worker: kill
+    resume: list[int] = field(default_factory=list)         # waiting parents woken by the ends
+
+
+def subtree(execution_id: int) -> list[int]:
+    """The execution and every descendant that has not ended (a recursive walk over
+    ``parent_id``; an ended execution has no live descendant, so the walk stops there)."""
+    return list(db.session.scalars(text(
+        "WITH RECURSIVE tree(id) AS ("
+        " SELECT id FROM executions WHERE id = :root"
+        " UNION ALL"
+        " SELECT e.id FROM executions e JOIN tree t ON e.parent_id = t.id"
+        " WHERE e.status <> ALL(:terminal)"
+        ") SELECT id FROM tree"
+    ), {"root": execution_id, "terminal": TERMINAL_LIST}))
+
+
+def cancel_tree(execution_id: int) -> Canceled:
+    """Cancel an execution and all its descendants (flush only).
+
+    Queued and person-waiting ones end ``canceled`` at once (their inquiries too); ones a
+    worker runs become ``canceling`` (the caller signals their workers to kill the process
+    trees); ones waiting on children become ``canceling`` and end ``canceled`` as soon as no
+    descendant is left — here, bottom up, when none runs, otherwise when the last one ends
+    and wakes them.
+    """
+    ids = subtree(execution_id)
+    outcome = Canceled()
+    now = utcnow()
+    queued = db.session.execute(
+        update(Execution)
+        .where(Execution.id.in_(ids), Execution.status.in_(sorted(QUEUED | {PENDING})))
+        .values(status=CANCELED, finished_at=now, waiting_on=None)
+        .returning(Execution.id, Execution.task_id)
+    ).all()
+    outcome.ended += [row.id for row in queued]
+    outcome.revoke += [row.task_id for row in queued if row.task_id]
+    running = db.session.execute(
+        update(Execution)
+        .where(Execution.id.in_(ids), Execution.status == RUNNING)
+        .values(status=CANCELING)
+        .returning(Execution.id, Execution.task_id, Execution.waiting_on)
+    ).all()
+    outcome.signal += [(row.id, row.task_id) for row in running if row.waiting_on is None]
+    # Waiting parents whose descendants have all ended: canceled now, deepest first.
+    child = Execution.__table__.alias("child")
+    while True:
+        done = db.session.scalars(
+            update(Execution)
+            .where(Execution.id.in_(ids), Execution.status == CANCELING, Execution.waiting_on.is_not(None),
+                   ~select(child.c.id).where(child.c.parent_id == Execution.id,
+                                             child.c.status.not_in(TERMINAL_LIST)).exists())
+            .values(status=CANCELED, finished_at=now, waiting_on=None)
+            .returning(Execution.id)
+        ).all()
+        if not done:
+            break
+        outcome.ended += list(done)
+    if outcome.ended:
+        db.session.execute(update(Inquiry).where(Inquiry.execution_id.in_(outcome.ended), Inquiry.status == "pending")
+                           .values(status="canceled"))
+        outcome.resume = wake_parents(outcome.ended)
+    return outcome

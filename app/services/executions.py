@@ -1,8 +1,10 @@
-"""Executions: create (manual, rule, rerun, retry), enqueue, cancel, look up.
+"""Executions: create (manual, rule, rerun, retry, child), enqueue, cancel, look up.
 
 A new execution row stores its parameters with secret values replaced by ``********``; the
-real values go to Vault at ``<VAULT_PREFIX>/executions/<id>`` before the row is committed, and
-the worker reads them from there. The broker message carries the execution id only.
+real values go to Vault at ``<VAULT_PREFIX>/executions/<id>`` before the row is committed
+(and are deleted again if the transaction rolls back), and the worker reads them from
+there. The broker message carries the execution id only, and is sent only once the row is
+committed (app/services/unit_of_work.py): a caller creates, commits, and is done.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 import logging
 import math
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from flask import current_app
@@ -31,10 +34,11 @@ from app.errors import Conflict, NotFound, ValidationError
 from app.extensions import redis_client
 from app.logging import request_id_var
 from app.models import Action, Execution
-from app.models.execution import CANCELED, CANCELING, PENDING, QUEUED, REQUESTED, RUNNING, TERMINAL
-from app.services import execution_events, queue, vault
+from app.models.execution import CANCELING, REQUESTED, SCHEDULED
+from app.services import execution_events, execution_logs, queue, unit_of_work, vault
+from app.services import execution_transitions as transitions
 from app.services.content import get_by_ref
-from app.services.execution_lifecycle import requested_parameters
+from app.services.execution_transitions import requested_parameters
 from app.services.masking import mask_text, secret_strings
 from app.services.rows import row_by_id
 
@@ -119,9 +123,9 @@ def create_execution(action: Action, values: dict[str, Any], *, user: str | None
     ``cmd: "echo {{ message }}"``, written by the pack's author). Values given here are data,
     kept literal: rules pass values they rendered already, and a value a caller types must
     not become a template that reads the pack's config or other secrets. With ``templates``
-    (a rule's action parameters) the values are templates the worker renders. Commit, then
-    call ``enqueue(execution)``: a message sent before the commit could reach a worker before
-    the row is visible.
+    (a rule's action parameters) the values are templates the worker renders. The message
+    that runs it is sent after the commit (a message sent before could reach a worker before
+    the row is visible; one for a rolled back row would run nothing).
     """
     if not action.enabled:
         raise Conflict(f"Action {action.ref!r} is disabled.")
@@ -145,8 +149,17 @@ def create_execution(action: Action, values: dict[str, Any], *, user: str | None
     db.session.flush()
     stored = vault_secrets(merged, schema)  # the secret parameters and credential headers
     if stored:
-        vault.write_secret(vault.execution_secret_path(execution.id), stored)
+        store_secrets(execution.id, stored)
+    enqueue(execution)
     return execution
+
+
+def store_secrets(execution_id: int, values: dict[str, Any]) -> None:
+    """Vault first, then the commit; a rollback deletes what was written (the orphan sweep
+    removes what a crash between the two left behind)."""
+    path = vault.execution_secret_path(execution_id)
+    vault.write_secret(path, values)
+    unit_of_work.on_rollback(vault.delete_secret, path)
 
 
 def has_stored_secrets(execution: Execution) -> bool:
@@ -167,66 +180,153 @@ def flower_summary(execution: Execution) -> str:
 
 
 def enqueue(execution: Execution, countdown: float | None = None) -> None:
-    """Send run_execution(id) after the commit; a broker failure is left to the sweeper."""
+    """Send run_execution(id) once the current transaction commits (never if it rolls back)."""
+    unit_of_work.after_commit(
+        send_run, execution.id, execution.task_id, flower_summary(execution), countdown,
+        (execution.timeout or current_app.config["EXECUTION_DEFAULT_TIMEOUT"]) + TIME_LIMIT_GRACE_SECONDS)
+
+
+def send_run(execution_id: int, task_id: str | None, summary: str, countdown: float | None,
+             time_limit: float) -> None:
+    """The message itself; a broker failure is left to the sweeper (the row is committed)."""
     try:
-        queue.send(
-            queue.RUN_EXECUTION, [execution.id], summary=flower_summary(execution),
-            task_id=execution.task_id, countdown=countdown,
-            time_limit=(execution.timeout or current_app.config["EXECUTION_DEFAULT_TIMEOUT"])
-            + TIME_LIMIT_GRACE_SECONDS,
-        )
+        queue.send(queue.RUN_EXECUTION, [execution_id], summary=summary, task_id=task_id,
+                   countdown=countdown, time_limit=time_limit)
     except Exception:  # noqa: BLE001 - the row is committed; the sweeper re-sends it
-        log.warning("could not enqueue execution %s; the sweeper will retry", execution.id, exc_info=True)
+        log.warning("could not enqueue execution %s; the sweeper will retry", execution_id, exc_info=True)
 
 
-def cancel_execution(execution: Execution) -> bool:
-    """Ask to stop ``execution`` (flush only); return True if it was running.
+def send_resume(execution_id: int) -> None:
+    """Ask a worker to resume a woken execution; a lost message is re-sent by the sweeper."""
+    try:
+        queue.send(queue.RESUME_EXECUTION, [execution_id], summary=f"resume execution={execution_id}")
+    except Exception:  # noqa: BLE001 - the wake is committed; the sweeper resumes it
+        log.warning("could not send the resume of execution %s; the sweeper will", execution_id, exc_info=True)
 
-    Queued (or waiting on an inquiry) → ``canceled`` at once; running → ``canceling``; already
-    canceling → unchanged. 409 if it has ended. Call ``signal_cancel`` after the commit.
+
+def ended(execution_ids: list[int], *, secrets: bool = True, logs: bool = True,
+          parents: list[int] | None = None, listened: bool = True) -> None:
+    """In the transaction that ended these executions: wake their waiting parents, and after
+    the commit move their log lines from Redis to PostgreSQL (unless the caller did, in the
+    same transaction: ``logs=False``), drop them and the cancel flag from Redis, forget their
+    secrets, fire ``core.execution_finished``. ``parents``: their parents' ids, when the
+    caller knows them (saves a query); ``listened=False``: the caller knows no rule listens
+    for ``core.execution_finished`` (saves another)."""
+    woken = transitions.wake_parents(execution_ids) if parents is None else transitions.wake(parents)
+    for parent in woken:
+        unit_of_work.after_commit(send_resume, parent)
+    for execution_id in execution_ids:
+        unit_of_work.after_commit(_announce_end, execution_id, secrets, logs, listened)
+
+
+def _announce_end(execution_id: int, secrets: bool, logs: bool, listened: bool) -> None:
+    client = redis_client()
+    if logs:
+        # A waiting or queued execution ended by a cancel: what it wrote before waiting is
+        # still in Redis.
+        truncated = execution_logs.persist_lines(client, execution_id)
+        if truncated:
+            db.session.execute(update(Execution).where(Execution.id == execution_id).values(log_truncated=True))
+        db.session.commit()
+    # The lines are in PostgreSQL now (persisted by the caller, or just above).
+    execution_logs.drop_redis_lines(client, execution_id, cancel_key(execution_id))
+    if secrets:
+        vault.delete_secret(vault.execution_secret_path(execution_id))
+    if not listened:
+        return
+    try:
+        execution_events.fire_execution_finished(execution_id)
+    except Exception:  # noqa: BLE001 - the execution has ended whatever becomes of its event
+        db.session.rollback()
+        log.exception("execution %s: its core.execution_finished event could not be recorded", execution_id)
+
+
+def cancel_execution(execution: Execution) -> Execution:
+    """Cancel ``execution`` and every descendant (flush only); 409 if it has already ended.
+
+    Queued or waiting on a person → ``canceled`` at once; run by a worker → ``canceling``,
+    its process tree killed, then ``canceled``; waiting on children → ``canceled`` once they
+    have all ended (app/services/execution_transitions.py). The workers are told after the
+    commit: a Redis flag the runner polls, and a Celery revoke to every worker.
     """
-    now = utcnow()
-    ended = db.session.execute(
-        update(Execution)
-        .where(Execution.id == execution.id, Execution.status.in_(sorted(QUEUED | {PENDING})))
-        .values(status=CANCELED, finished_at=now)
-        .returning(Execution.id)
-    ).first()
-    was_running = False
-    if ended is None:
-        was_running = db.session.execute(
-            update(Execution)
-            .where(Execution.id == execution.id, Execution.status == RUNNING)
-            .values(status=CANCELING)
-            .returning(Execution.id)
-        ).first() is not None
+    outcome = transitions.cancel_tree(execution.id)
     db.session.refresh(execution)
-    if execution.status in TERMINAL and not ended:
+    if execution.id not in outcome.ended and execution.status not in (CANCELING,):
         raise Conflict(f"Execution {execution.id} has already ended ({execution.status}).",
                        {"status": [execution.status]})
-    return was_running or execution.status == CANCELING
+    _announce_cancel(outcome)
+    return execution
 
 
-def signal_cancel(execution: Execution, running: bool) -> None:
-    """Tell the workers: a Redis flag the runner polls, and a Celery revoke to every worker.
+def cancel_after_wait(execution_id: int) -> bool:
+    """A cancel arrived while the runner worked and it has just begun to wait (flush only):
+    the children it started and the inquiry it opened, unseen by that cancel, are canceled
+    now, and the execution ends (True) if nothing of its tree is left running."""
+    outcome = transitions.cancel_tree(execution_id)
+    _announce_cancel(outcome)
+    return execution_id in outcome.ended
 
-    An execution canceled while queued ends here, not in a worker: its
-    ``core.execution_finished`` is fired here too.
+
+def _announce_cancel(outcome: transitions.Canceled) -> None:
+    for execution_id, task_id in outcome.signal:
+        unit_of_work.after_commit(_signal_running, execution_id, task_id)
+    for task_id in outcome.revoke:
+        unit_of_work.after_commit(_revoke, task_id, False)
+    ended(outcome.ended)
+
+
+def _signal_running(execution_id: int, task_id: str | None) -> None:
+    redis_client().set(cancel_key(execution_id), "1", ex=7 * 24 * 3600)
+    if task_id:
+        _revoke(task_id, True)
+
+
+def _revoke(task_id: str, terminate: bool) -> None:
+    try:
+        queue.revoke(task_id, terminate=terminate, signal=TERMINATE_SIGNAL if terminate else None)
+    except Exception:  # noqa: BLE001 - the database state alone already stops it
+        log.warning("revoke of task %s failed", task_id, exc_info=True)
+
+
+def retry_policy(action: Action | None) -> dict[str, Any]:
+    retry = (action.retry if action else None) or {}
+    return {"retries": int(retry.get("retries", 0)), "delay": float(retry.get("delay", 0)),
+            "on": list(retry.get("on", ["failed"]))}
+
+
+def create_retry(execution: Execution, status: str, policy: dict[str, Any] | None = None) -> Execution | None:
+    """A new attempt row if the action's retry policy covers ``status`` (flush only; it is
+    queued, after its delay, once the transaction commits).
+
+    The retry is a new execution (attempt + 1, ``rerun_of`` the failed one, context
+    ``retry_of``) so each attempt keeps its own logs, timings and result. ``policy`` saves
+    loading the action when the caller has it.
     """
-    if running:
-        redis_client().set(cancel_key(execution.id), "1", ex=7 * 24 * 3600)
-    if execution.task_id:
-        try:
-            queue.revoke(execution.task_id, terminate=running, signal=TERMINATE_SIGNAL if running else None)
-        except Exception:  # noqa: BLE001 - the database state alone already stops it
-            log.warning("revoke of execution %s failed", execution.id, exc_info=True)
-    if not running:
-        forget_secrets(execution)
-        try:
-            execution_events.fire_execution_finished(execution.id)
-        except Exception:  # noqa: BLE001 - the cancel is committed whatever becomes of its event
-            db.session.rollback()
-            log.exception("execution %s: its core.execution_finished event could not be recorded", execution.id)
+    if policy is None:
+        action = db.session.get(Action, execution.action_id) if execution.action_id else None
+        policy = retry_policy(action)
+    if status not in policy["on"] or execution.attempt > policy["retries"] or not execution.action_id:
+        return None
+    now = utcnow()
+    delay = policy["delay"]
+    retry = Execution(
+        action_id=execution.action_id, action_ref=execution.action_ref, pack_name=execution.pack_name,
+        runner_type=execution.runner_type, parameters=dict(requested_parameters(execution)),
+        status=SCHEDULED if delay else REQUESTED, user=execution.user, rule_ref=execution.rule_ref,
+        enforcement_id=execution.enforcement_id, parent_id=execution.parent_id,
+        root_id=execution.root_id, task_name=execution.task_name,
+        context={**(execution.context or {}), "retry_of": execution.id},
+        timeout=execution.timeout, attempt=execution.attempt + 1, rerun_of=execution.id,
+        task_id=uuid.uuid4().hex, request_id=execution.request_id,
+        created_at=now, scheduled_at=now + timedelta(seconds=delay),
+    )
+    db.session.add(retry)
+    db.session.flush()
+    secrets = vault.read_secret(vault.execution_secret_path(execution.id)) if has_stored_secrets(execution) else None
+    if secrets:
+        store_secrets(retry.id, secrets)
+    enqueue(retry, countdown=delay or None)
+    return retry
 
 
 def rerun_values(original: Execution, action: Action, overrides: dict[str, Any]) -> dict[str, Any]:

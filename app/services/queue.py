@@ -13,8 +13,10 @@ from celery import Celery
 from flask import current_app
 
 RUN_EXECUTION = "patchbay.run_execution"
+RESUME_EXECUTION = "patchbay.resume_execution"
 PROCESS_EVENT = "patchbay.process_event"
 SWEEP_EXECUTIONS = "patchbay.sweep_executions"
+PURGE_ORPHAN_SECRETS = "patchbay.purge_orphan_secrets"
 SWEEP_EVENTS = "patchbay.sweep_events"
 PURGE_EVENTS = "patchbay.purge_events"
 ACTIONS_QUEUE, EVENTS_QUEUE, DEFAULT_QUEUE = "actions", "events", "celery"
@@ -36,6 +38,7 @@ def celery_config(config: dict[str, Any]) -> dict[str, Any]:
         "task_default_queue": DEFAULT_QUEUE,
         "task_routes": {
             RUN_EXECUTION: {"queue": ACTIONS_QUEUE},
+            RESUME_EXECUTION: {"queue": ACTIONS_QUEUE},
             PROCESS_EVENT: {"queue": EVENTS_QUEUE},
         },
         "result_expires": 3600,

@@ -23,7 +23,7 @@ from app.engine.templates import TemplateError
 from app.engine.trigger_parameters import trigger_parameters_match
 from app.models import Event, Execution, Pack, Rule
 from app.services import enforcements, events
-from app.services.executions import enqueue, parameter_schema
+from app.services.executions import parameter_schema
 from app.services.masking import mask_value, secret_strings
 
 log = logging.getLogger("patchbay.rules")
@@ -47,8 +47,6 @@ def process_event(event_id: int) -> dict[str, Any]:
         events.finish_event(event_id, events.FAILED, f"{exc.__class__.__name__}: {exc}")
         db.session.commit()
         return {"event": event_id, "claimed": True, "status": events.FAILED}
-    for execution in requested:
-        enqueue(execution)
     return {"event": event_id, "claimed": True, "status": events.PROCESSED,
             "executions": [execution.id for execution in requested]}
 

@@ -85,3 +85,23 @@ def delete_secret(path: str) -> None:
 
 def execution_secret_path(execution_id: int) -> str:
     return f"executions/{execution_id}"
+
+
+def list_keys(path: str) -> list[str]:
+    """The names directly under ``path`` (empty when there are none)."""
+    mount = current_app.config["VAULT_MOUNT"]
+    try:
+        answer = _call(lambda kv: kv.list_secrets(path=_full_path(path), mount_point=mount))
+    except InvalidPath:
+        return []
+    return list(answer["data"]["keys"])
+
+
+def created_time(path: str) -> str | None:
+    """When the secret at ``path`` was first written (RFC 3339), None if there is none."""
+    mount = current_app.config["VAULT_MOUNT"]
+    try:
+        answer = _call(lambda kv: kv.read_secret_metadata(path=_full_path(path), mount_point=mount))
+    except InvalidPath:
+        return None
+    return answer["data"]["created_time"]

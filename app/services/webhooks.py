@@ -27,7 +27,7 @@ from app.logging import request_id_var
 from app.models import WebhookRequest
 from app.security.authenticate import API_KEY_HEADER, authenticate
 from app.security.ratelimit import client_address
-from app.services.events import enqueue_event, record_event
+from app.services.events import record_event
 from app.services.webhook_declarations import Webhook, find_webhook, normalize_url, resolve_secret
 
 log = logging.getLogger("patchbay.webhooks")
@@ -106,10 +106,6 @@ def _accept(hook: Webhook, raw: bytes, delivery: str | None) -> Received:
         raise
     if key is not None:
         redis_client().set(key, str(event.id), ex=DELIVERY_TTL)
-    try:
-        enqueue_event(event)
-    except Exception:  # noqa: BLE001 - the event is committed; the sweeper sends it when the broker is back
-        log.warning("could not enqueue event %s; the sweeper will", event.id, exc_info=True)
     return Received(event.id, hook.url, False)
 
 

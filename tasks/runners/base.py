@@ -1,7 +1,10 @@
-"""The runner interface: one small class per runner type, driven by run_execution.
+"""The runner interface: one small class per runner type, driven by the execution container.
 
-``run_execution`` (tasks/executions.py) owns every status transition; a runner only runs
-the action and reports how it ended. Runners never touch the database.
+The container (tasks/container.py) owns every status transition; a runner only runs the
+action and reports how it ended — or that it has not ended yet: ``RunResult.wait(on, state)``
+releases the worker slot, and ``resume(ctx)`` is called (with ``ctx.state``) once something
+it waits on has happened (a child ended, a person answered). Runners never touch the
+database: what they need from it comes through the context (``children``, ``people``).
 """
 
 from __future__ import annotations
@@ -9,12 +12,45 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from tasks.runners.isolation import Isolation
 
 SUCCEEDED, FAILED, TIMEOUT, CANCELED = "succeeded", "failed", "timeout", "canceled"
+WAITING = "waiting"  # not finished yet: see RunResult.wait
+ON_CHILDREN, ON_PERSON = "children", "inquiry"
+
+
+@dataclass
+class ChildState:
+    id: int
+    task_name: str | None
+    status: str
+    result: dict[str, Any] | None
+    error: str | None
+    ended: bool
+
+
+class Children(Protocol):
+    """Child executions of the running one (given by the container)."""
+
+    def start(self, action_ref: str, parameters: dict[str, Any], task_name: str | None = None) -> int:
+        """Create a child execution; it is queued when the runner's outcome is committed."""
+
+    def states(self) -> list[ChildState]:
+        """Every child, oldest first, as the database says now."""
+
+
+class People(Protocol):
+    """Questions to people (inquiries), given by the container."""
+
+    def ask(self, *, schema: dict[str, Any], route: str, users: list[str], roles: list[str],
+            ttl_minutes: int | None) -> int:
+        """Open an inquiry for this execution; returns its id."""
+
+    def answer(self, inquiry_id: int) -> tuple[str, Any]:
+        """(status, response): pending, responded, timed_out or canceled."""
 
 
 @dataclass
@@ -35,13 +71,25 @@ class RunContext:
     datastore: dict[str, Any] = field(default_factory=dict)
     # Who the action's process runs as (tasks/runners/isolation.py); None: the worker's user.
     isolation: Isolation | None = None
+    # For runners that wait: their own state from the last wait, and what they wait on.
+    state: dict[str, Any] = field(default_factory=dict)
+    children: Children | None = None
+    people: People | None = None
+    canceling: bool = False  # a cancel was asked: start nothing new
 
 
 @dataclass
 class RunResult:
-    status: str                    # SUCCEEDED | FAILED | TIMEOUT | CANCELED
+    status: str                    # SUCCEEDED | FAILED | TIMEOUT | CANCELED | WAITING
     result: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    waiting_on: str | None = None  # with WAITING: ON_CHILDREN or ON_PERSON
+    state: dict[str, Any] | None = None  # with WAITING: given back as ctx.state on resume
+
+    @classmethod
+    def wait(cls, on: str, state: dict[str, Any] | None = None) -> RunResult:
+        """Not finished: release the worker until something ``on`` waits for happens."""
+        return cls(WAITING, waiting_on=on, state=state or {})
 
 
 class Runner(ABC):
@@ -49,7 +97,11 @@ class Runner(ABC):
 
     @abstractmethod
     def run(self, ctx: RunContext) -> RunResult:
-        """Run the action to its end (or timeout/cancel) and say how it ended."""
+        """Run the action to its end (or timeout/cancel) and say how it ended, or wait."""
+
+    def resume(self, ctx: RunContext) -> RunResult:
+        """Go on after a wait (``ctx.state`` is what ``RunResult.wait`` kept)."""
+        return RunResult(FAILED, error=f"The {self.name} runner does not wait, so it cannot be resumed.")
 
 
 REGISTRY: dict[str, type[Runner]] = {}  # filled by @register; tasks/runners/registry.py imports them all

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from tasks.runners import http_request, local_shell_cmd, local_shell_script, noop, python_script  # noqa: F401
+from tasks.runners import (  # noqa: F401
+    http_request,
+    inquirer,
+    local_shell_cmd,
+    local_shell_script,
+    noop,
+    python_script,
+)
 from tasks.runners.base import REGISTRY, Runner
 
 

@@ -155,7 +155,7 @@ def test_rerun_repeats_with_overrides(worker_api, make_action, committed_db):
 
 
 def test_rerun_renders_defaults_afresh_and_keeps_literal_values_literal(app, worker_api, make_action, committed_db):
-    from app.services import executions
+    from app.services import executions, unit_of_work
 
     ref = make_action("demo.hello", "local-shell-cmd", parameters={
         "name": {"type": "string", "required": True},
@@ -173,8 +173,7 @@ def test_rerun_renders_defaults_afresh_and_keeps_literal_values_literal(app, wor
     with app.test_request_context():
         from_rule = executions.create_execution(executions.action_for_execute(ref), {"name": "{{ 6 * 7 }}"},
                                                 rule_ref="demo.on_event")
-        committed_db.commit()
-        executions.enqueue(from_rule)
+        unit_of_work.commit()  # its message goes after the commit
         rule_id = from_rule.id
     assert wait_until_done(worker_api, rule_id)["result"]["stdout"] == "hello {{ 6 * 7 }}\n"
     rerun = worker_api.post(f"/api/v1/executions/{rule_id}/rerun", json={}).get_json()

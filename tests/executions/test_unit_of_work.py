@@ -1,0 +1,120 @@
+"""One unit of work: a message goes to the broker only once its transaction commits, and a
+secret written to Vault for a row that is rolled back is deleted again.
+
+The broker here is a Redis database no worker reads, so what was sent stays countable.
+"""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from app.services import queue
+
+BROKER_DB = 14
+
+
+@pytest.fixture
+def quiet_broker(app, committed_db):
+    """Point the app at a broker database no worker consumes; yield a client on it."""
+    saved = app.config["REDIS_URL"]
+    url = f"{saved.rsplit('/', 1)[0]}/{BROKER_DB}"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    app.config["REDIS_URL"] = url
+    try:
+        yield client
+    finally:
+        app.config["REDIS_URL"] = saved
+        client.flushdb()
+
+
+@pytest.fixture
+def secret_action(make_action):
+    return make_action("uow.secretive", "local-shell-cmd", parameters={
+        "password": {"type": "string", "secret": True, "required": True}, "cmd": {"default": "true"}})
+
+
+def sent(client) -> int:
+    return client.llen(queue.ACTIONS_QUEUE)
+
+
+def test_a_rolled_back_execution_sends_nothing_and_leaves_no_secret(app, quiet_broker, secret_action):
+    from app.db import db
+    from app.services import executions, unit_of_work, vault
+
+    with app.test_request_context():
+        execution = executions.create_execution(executions.action_for_execute(secret_action), {"password": "s3"})
+        path = vault.execution_secret_path(execution.id)
+        assert vault.read_secret(path) == {"password": "s3"}  # Vault first, before the commit
+        db.session.rollback()
+        unit_of_work.drain()
+
+        assert sent(quiet_broker) == 0
+        assert vault.read_secret(path) is None
+        db.session.remove()
+
+
+def test_a_committed_execution_is_sent_once_after_the_commit(app, quiet_broker, secret_action):
+    from app.db import db
+    from app.services import executions, unit_of_work, vault
+
+    with app.test_request_context():
+        execution = executions.create_execution(executions.action_for_execute(secret_action), {"password": "s3"})
+        db.session.flush()
+        assert sent(quiet_broker) == 0  # not before the commit
+        unit_of_work.commit()
+
+        assert sent(quiet_broker) == 1
+        assert vault.read_secret(vault.execution_secret_path(execution.id)) == {"password": "s3"}
+        unit_of_work.drain()
+        assert sent(quiet_broker) == 1  # not twice
+        vault.delete_secret(vault.execution_secret_path(execution.id))
+        db.session.remove()
+
+
+def test_a_request_that_fails_after_creating_an_execution_sends_nothing(app, quiet_broker, worker_api, make_action):
+    # A refused request leaves no row and sends nothing; an accepted one sends one message.
+    ref = make_action("uow.plain", "noop", parameters={"n": {"type": "integer", "required": True}})
+    created = worker_api.post(f"/api/v1/actions/{ref}/execute", json={"parameters": {"n": 1}})
+    assert created.status_code == 201
+    assert sent(quiet_broker) == 1
+
+    refused = worker_api.post(f"/api/v1/actions/{ref}/execute", json={"parameters": {"n": "one"}})
+
+    assert refused.status_code == 422
+    assert sent(quiet_broker) == 1
+    listed = worker_api.get("/api/v1/executions", query_string={"action": ref}).get_json()
+    assert [row["id"] for row in listed] == [created.get_json()["id"]]
+
+
+def test_the_orphan_sweep_removes_secrets_of_ended_and_never_committed_executions(app, committed_db,
+                                                                                  secret_action):
+    from datetime import timedelta
+
+    from app.db import db
+    from app.services import executions, vault, vault_upkeep
+
+    with app.test_request_context():
+        live = executions.create_execution(executions.action_for_execute(secret_action), {"password": "a"})
+        ended = executions.create_execution(executions.action_for_execute(secret_action), {"password": "b"})
+        ended.status = "failed"
+        db.session.commit()
+        db.session.info.clear()  # these are not for a worker: nothing is sent
+        never = ended.id + 1000  # a crash between the Vault write and the commit
+        vault.write_secret(vault.execution_secret_path(never), {"password": "c"})
+
+        first = vault_upkeep.purge_orphan_execution_secrets()
+        assert ended.id in first and never not in first and live.id not in first  # the young orphan waits
+        saved, vault_upkeep.ORPHAN_SECRET_AGE = vault_upkeep.ORPHAN_SECRET_AGE, timedelta(0)
+        try:
+            second = vault_upkeep.purge_orphan_execution_secrets()
+            assert never in second and live.id not in second
+        finally:
+            vault_upkeep.ORPHAN_SECRET_AGE = saved
+
+        assert vault.read_secret(vault.execution_secret_path(live.id)) == {"password": "a"}
+        assert vault.read_secret(vault.execution_secret_path(ended.id)) is None
+        assert vault.read_secret(vault.execution_secret_path(never)) is None
+        vault.delete_secret(vault.execution_secret_path(live.id))
+        db.session.remove()
