@@ -183,7 +183,7 @@ def _take_slot() -> StreamSlot:
     config = current_app.config
     try:
         return take_stream_slot(
-            redis_client(), current_principal().identity.id, lifetime=FOLLOW_MAX_SECONDS,
+            redis_client(), current_principal().identity_id, lifetime=FOLLOW_MAX_SECONDS,
             per_identity=config["FOLLOW_STREAMS_PER_IDENTITY"], total=config["FOLLOW_STREAMS_TOTAL"],
             per_process=config["FOLLOW_STREAM_THREADS"],
             now=time.monotonic())

@@ -23,12 +23,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import case, exists, func, select, text, update
+from sqlalchemy import bindparam, case, func, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
 
 from app.db import db, utcnow
 from app.engine.unstorable import map_strings, replace_unstorable
-from app.models import Execution, Inquiry, Rule, Trigger
+from app.models import Execution, Inquiry
 from app.models.execution import (
     ABANDONED,
     ACTIVE,
@@ -50,15 +51,25 @@ ACTIVE_LIST = sorted(ACTIVE)
 TERMINAL_LIST = sorted(TERMINAL)
 
 
+def _sql_list(statuses) -> str:
+    """A constant IN list (status words are fixed; never from input)."""
+    return ", ".join(f"'{status}'" for status in sorted(statuses))
+
+
+# The two statements every execution runs, as plain SQL: built once, no compilation per call
+# (through the ORM's UPDATE … RETURNING they cost twice the time, measured in
+# docs/performance.md).
+_CLAIM = text(
+    f"UPDATE executions SET status = '{RUNNING}', started_at = :now, heartbeat_at = :now,"
+    " worker_host = :host, task_id = COALESCE(NULLIF(:task_id, ''), task_id)"
+    f" WHERE id = :id AND status IN ({_sql_list(QUEUED)}) RETURNING *")
+
+
 def claim(execution_id: int, worker_host: str, task_id: str | None) -> Execution | None:
     """``requested|scheduled → running`` if nobody else did; None otherwise (flush only)."""
-    now = utcnow()
     return db.session.scalars(
-        update(Execution)
-        .where(Execution.id == execution_id, Execution.status.in_(sorted(QUEUED)))
-        .values(status=RUNNING, started_at=now, heartbeat_at=now, worker_host=worker_host[:255],
-                task_id=(task_id or "")[:64] or Execution.task_id)
-        .returning(Execution),
+        select(Execution).from_statement(_CLAIM),
+        {"id": execution_id, "now": utcnow(), "host": worker_host[:255], "task_id": (task_id or "")[:64]},
         execution_options={"populate_existing": True},
     ).first()
 
@@ -79,6 +90,15 @@ def heartbeat(engine: Engine, execution_id: int) -> str | None:
     return row.status if row else None
 
 
+_FINISH = text(
+    f"UPDATE executions SET status = CASE WHEN status = '{CANCELING}' THEN '{CANCELED}' ELSE :status END,"
+    " result = :result, error = :error, finished_at = :now, log_truncated = :truncated"
+    f" WHERE id = :id AND status IN ({_sql_list(ACTIVE)}) AND waiting_on IS NULL"
+    " RETURNING status, EXISTS (SELECT 1 FROM rules JOIN triggers ON triggers.id = rules.trigger_id"
+    f" WHERE triggers.ref = '{EXECUTION_FINISHED}' AND rules.enabled) AS listened"
+).bindparams(bindparam("result", type_=JSONB))
+
+
 def finish(execution_id: int, status: str, result: dict[str, Any] | None, error: str | None,
            log_truncated: bool) -> tuple[str, bool] | None:
     """Write the end (flush only): the final status, and whether an enabled rule listens for
@@ -87,17 +107,10 @@ def finish(execution_id: int, status: str, result: dict[str, Any] | None, error:
 
     A canceled execution stays canceled whatever its runner reported: cancel is authoritative.
     """
-    final = case((Execution.status == CANCELING, CANCELED), else_=status)
-    listened = exists().where(Rule.trigger_id == Trigger.id, Trigger.ref == EXECUTION_FINISHED,
-                              Rule.enabled.is_(True))
-    row = db.session.execute(
-        update(Execution)
-        .where(Execution.id == execution_id, Execution.status.in_(ACTIVE_LIST), Execution.waiting_on.is_(None))
-        .values(status=final, result=map_strings(result, replace_unstorable),
-                error=map_strings(error, replace_unstorable), finished_at=utcnow(),
-                log_truncated=log_truncated)
-        .returning(Execution.status, listened.label("listened"))
-    ).first()
+    row = db.session.execute(_FINISH, {
+        "id": execution_id, "status": status, "result": map_strings(result, replace_unstorable),
+        "error": map_strings(error, replace_unstorable), "now": utcnow(), "truncated": log_truncated,
+    }).first()
     return (row.status, row.listened) if row else None
 
 
@@ -327,3 +340,4 @@ def cancel_tree(execution_id: int) -> Canceled:
                            .values(status="canceled"))
         outcome.resume = wake_parents(outcome.ended)
     return outcome
+

@@ -78,9 +78,12 @@ def celery_app() -> Celery:
 def send(name: str, args: list[Any], *, summary: str, task_id: str | None = None,
          countdown: float | None = None, **options: Any) -> str:
     """Send task ``name`` with ids only; ``summary`` is what Flower shows instead of the args."""
+    # ignore_result: an execution's state and result live in PostgreSQL, and Flower reads
+    # task events, so nobody reads Celery's result backend for these tasks. Storing results
+    # would cost the worker two Redis writes per task, and the sender a subscribe/unsubscribe.
     result = celery_app().send_task(
         name, args=args, kwargs={}, task_id=task_id, countdown=countdown,
-        argsrepr=summary, kwargsrepr="{}", **options,
+        argsrepr=summary, kwargsrepr="{}", ignore_result=True, **options,
     )
     return result.id
 
