@@ -137,6 +137,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("VAULT_SECRET_ID", str, "", "AppRole secret id"),
     Setting("VAULT_MOUNT", str, "secret", "KV v2 mount point holding Patchbay's secrets"),
     Setting("VAULT_PREFIX", str, "patchbay", "path prefix inside the KV mount"),
+    Setting("VAULT_CACERT", str, "", "CA bundle (PEM file) to verify Vault's TLS certificate; empty: the system's CAs"),
     Setting("SECRET_KEY", secret_key, None, "*required* by web and release (workers do not need it): at least 32 characters; the keys that sign JWTs and hash API keys are derived from it"),
     Setting("PACKS_PATH", directory, str(ROOT / "packs"), "directory packs are registered from"),
     Setting("PORT", positive_int, "8000", "port the web process listens on"),

@@ -8,7 +8,8 @@ task from overlapping (two beats by mistake, or a sweep slower than its interval
 
 sweep_events re-sends events whose message was lost and frees those whose worker died
 mid-way; purge_events deletes events and enforcements past EVENT_RETENTION_DAYS in batches
-(app/services/event_upkeep.py).
+(app/services/event_upkeep.py). purge_expired_keys deletes keys past their ttl, and their
+secrets in Vault (app/services/keys.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from app.db import db
 from app.extensions import redis_client
 from app.services import event_upkeep, execution_logs, executions, queue, unit_of_work, vault_upkeep
 from app.services import execution_transitions as transitions
+from app.services import keys as key_store
 from app.services.events import enqueue_event
 from tasks.periodic import periodic
 
@@ -162,4 +164,19 @@ def purge_events() -> dict[str, Any]:
             break
     if deleted:
         log.info("purged %d row(s) older than EVENT_RETENTION_DAYS", deleted)
+    return {"skipped": False, "deleted": deleted}
+
+
+@periodic(queue.PURGE_EXPIRED_KEYS, every=60.0, lock_seconds=300, expires=60)
+def purge_expired_keys() -> dict[str, Any]:
+    """Expired keys are already absent from every read; this removes the rows and secrets."""
+    deleted = 0
+    for _ in range(PURGE_MAX_BATCHES):
+        count = key_store.purge_batch()
+        unit_of_work.commit()  # one short transaction per batch
+        deleted += count
+        if count == 0:
+            break
+    if deleted:
+        log.info("purged %d expired key(s)", deleted)
     return {"skipped": False, "deleted": deleted}

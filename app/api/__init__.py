@@ -16,6 +16,7 @@ def register_blueprints(api: Api) -> None:
         executions,
         health,
         identities,
+        keys,
         pack_registration,
         packs,
         roles,
@@ -26,5 +27,5 @@ def register_blueprints(api: Api) -> None:
     )
 
     for module in (health, actions, packs, pack_registration, triggers, sensors, rules, auth, apikeys, identities, roles, audit, executions, webhooks,
-                   events, enforcements):
+                   events, enforcements, keys):
         api.register_blueprint(module.blp)

@@ -34,7 +34,8 @@ def check_redis() -> None:
 
 
 def check_vault() -> None:
-    client = hvac.Client(url=current_app.config["VAULT_ADDR"], timeout=2)
+    client = hvac.Client(url=current_app.config["VAULT_ADDR"], timeout=2,
+                         verify=current_app.config.get("VAULT_CACERT") or True)
     # sys/health answers without a token; sealed or uninitialised is not ready.
     if not client.sys.is_initialized() or client.sys.is_sealed():
         raise RuntimeError("sealed or not initialised")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Index, String, Text
+from sqlalchemy import Boolean, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, IdMixin, TimestampMixin
@@ -14,6 +14,8 @@ class Key(IdMixin, TimestampMixin, Base):
     __tablename__ = "keys"
     __table_args__ = (
         Index("uq_keys_scope_owner_name", "scope", "owner", "name", unique=True, postgresql_nulls_not_distinct=True),
+        # The purge's question (which keys have expired), over the keys that can expire only.
+        Index("ix_keys_expires_at", "expires_at", postgresql_where=text("expires_at IS NOT NULL")),
     )
 
     name: Mapped[str] = mapped_column(String(255))

@@ -38,7 +38,8 @@ PERMISSIONS: dict[str, str] = {
     "inquiries:view": "list and read inquiries",
     "inquiries:respond": "answer inquiries",
     "keys:view": "list keys and read non-secret values",
-    "keys:create": "create and change keys",
+    "keys:create": "create keys",
+    "keys:update": "replace keys (PUT)",
     "keys:delete": "delete keys",
     "keys:decrypt": "read secret values",
     "apikeys:create": "create and revoke one's own API keys",
@@ -53,11 +54,14 @@ PACK_SCOPED_RESOURCES = frozenset({"packs", "actions", "triggers", "sensors", "r
 
 VIEW_PERMISSIONS = sorted(p for p in PERMISSIONS if p.endswith(":view") and not p.startswith(("rbac", "audit")))
 
+# Reading secret values is granted on purpose, never by the catch-all operator role.
+OPERATOR_WITHOUT = frozenset({"keys:decrypt"})
+
 BUILTIN_ROLES: dict[str, tuple[str, list[str]]] = {
     "admin": ("Everything, including identities, roles and the audit log.", sorted(PERMISSIONS)),
     "operator": (
-        "Runs and manages automation: every content and execution permission, no RBAC or audit.",
-        sorted(p for p in PERMISSIONS if not p.startswith(("rbac:", "audit:"))),
+        "Runs and manages automation: every content and execution permission; no RBAC, audit or secret values.",
+        sorted(p for p in PERMISSIONS if not p.startswith(("rbac:", "audit:")) and p not in OPERATOR_WITHOUT),
     ),
     "viewer": ("Reads everything except secrets, identities and the audit log.", VIEW_PERMISSIONS),
 }

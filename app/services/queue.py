@@ -19,6 +19,7 @@ SWEEP_EXECUTIONS = "patchbay.sweep_executions"
 PURGE_ORPHAN_SECRETS = "patchbay.purge_orphan_secrets"
 SWEEP_EVENTS = "patchbay.sweep_events"
 PURGE_EVENTS = "patchbay.purge_events"
+PURGE_EXPIRED_KEYS = "patchbay.purge_expired_keys"
 ACTIONS_QUEUE, EVENTS_QUEUE, DEFAULT_QUEUE = "actions", "events", "celery"
 QUEUES = (ACTIONS_QUEUE, EVENTS_QUEUE, DEFAULT_QUEUE)
 

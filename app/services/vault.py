@@ -22,9 +22,21 @@ _lock = threading.Lock()
 class VaultUnavailable(APIError):
     code = 503
 
+    def __init__(self, message: str = "The secret store is not available.", errors: dict[str, Any] | None = None,
+                 **kwargs: Any) -> None:
+        # The body names Vault, so a client knows which dependency is down.
+        super().__init__(message, {"service": "vault", **(errors or {})}, **kwargs)
+
+
+def _unavailable(exc: Exception) -> VaultUnavailable:
+    error = VaultUnavailable("The secret store is not available.")
+    error.__cause__ = exc
+    return error
+
 
 def _login(config: dict[str, Any]) -> hvac.Client:
-    client = hvac.Client(url=config["VAULT_ADDR"], timeout=10)
+    # VAULT_CACERT: a CA bundle for a Vault whose TLS certificate a private CA signed.
+    client = hvac.Client(url=config["VAULT_ADDR"], timeout=10, verify=config.get("VAULT_CACERT") or True)
     if config["VAULT_TOKEN"]:
         client.token = config["VAULT_TOKEN"]
     else:
@@ -71,6 +83,10 @@ def read_secret(path: str) -> dict[str, Any] | None:
             path=_full_path(path), mount_point=mount, raise_on_deleted_version=True))
     except InvalidPath:
         return None
+    except APIError:
+        raise
+    except Exception as exc:  # unreachable, sealed, refused: the value cannot be read
+        raise _unavailable(exc) from exc
     return answer["data"]["data"]
 
 
@@ -81,6 +97,24 @@ def delete_secret(path: str) -> None:
         _call(lambda kv: kv.delete_metadata_and_all_versions(path=_full_path(path), mount_point=mount))
     except InvalidPath:
         pass
+    except APIError:
+        raise
+    except Exception as exc:
+        raise _unavailable(exc) from exc
+
+
+def ensure_available(path: str) -> None:
+    """Raise VaultUnavailable unless Vault answers about ``path`` (before a change that will
+    need it; reads the metadata, which Patchbay's policy allows)."""
+    mount = current_app.config["VAULT_MOUNT"]
+    try:
+        _call(lambda kv: kv.read_secret_metadata(path=_full_path(path), mount_point=mount))
+    except InvalidPath:
+        pass
+    except APIError:
+        raise
+    except Exception as exc:
+        raise _unavailable(exc) from exc
 
 
 def execution_secret_path(execution_id: int) -> str:
