@@ -61,6 +61,7 @@ from app.models.execution import (
 from app.services import execution_logs, executions, inquiries, unit_of_work, vault
 from app.services import execution_transitions as transitions
 from app.services.execution_transitions import requested_parameters
+from app.services.key_templates import Datastore
 from app.services.masking import add_secret_strings, mask_text, mask_value, secret_strings
 from app.services.pack_reader import pack_directory
 from tasks import execution_watch
@@ -229,7 +230,7 @@ class _Run:
             runner = get_runner(execution.runner_type)
             outcome = runner.resume(ctx) if self.resuming else runner.run(ctx)
             return self._settle(outcome)
-        except (TemplateError, ValueError, MissingSecret) as exc:
+        except (TemplateError, ValueError, MissingSecret) as exc:  # VaultUnavailable below: an APIError
             return RunResult(FAILED, {}, str(exc))
         except APIError as exc:  # a child the runner asked for was refused (no such action, bad parameters)
             return RunResult(FAILED, {}, f"{exc.message} {exc.errors}" if exc.errors else exc.message)
@@ -298,6 +299,9 @@ class _Run:
             "event": own.get("event", {}),
             "execution": {"id": execution.id, "action": execution.action_ref, "pack": execution.pack_name,
                           "user": execution.user, "rule": execution.rule_ref, "attempt": execution.attempt},
+            # The datastore (st2kv too), read as the execution's user; a secret read through
+            # `| decrypt_kv` is masked like a secret parameter.
+            "kv": Datastore(execution.user, lambda value: add_secret_strings(self.hidden, {"kv": value})),
         }
         rendered = render_parameters(schema, values, context,
                                      shell_quote=shell_parameters(execution.runner_type),

@@ -108,13 +108,14 @@ def resume_lost() -> list[int]:
 
 @periodic(queue.PURGE_ORPHAN_SECRETS, every=3600.0, lock_seconds=3600)
 def purge_orphan_secrets() -> dict[str, Any]:
-    """Delete execution secrets in Vault that no waiting or queued execution needs: those of
-    rows that ended, or of rows never committed (a crash between the Vault write and the
-    commit), once they are older than ORPHAN_SECRET_AGE (an insert may be in flight)."""
+    """Delete secrets in Vault that nothing needs: those of executions that ended, and those
+    of execution or key rows never committed (a crash between the Vault write and the commit)
+    once they are older than ORPHAN_SECRET_AGE (an insert may be in flight)."""
     removed = vault_upkeep.purge_orphan_execution_secrets()
-    if removed:
-        log.info("removed %d orphaned execution secret(s) from Vault", len(removed))
-    return {"skipped": False, "removed": removed}
+    keys = vault_upkeep.purge_orphan_key_secrets()
+    if removed or keys:
+        log.info("removed %d orphaned execution secret(s) and %d key secret(s) from Vault", len(removed), len(keys))
+    return {"skipped": False, "removed": removed, "keys": keys}
 
 
 def _actions_queue_length() -> int:

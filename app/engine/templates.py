@@ -102,7 +102,28 @@ class _Environment(ImmutableSandboxedEnvironment):
         return super().call_binop(context, operator, left, right)
 
 
+class KvSecret:
+    """A secret datastore value met in a template (``{{ st2kv.system.token }}``): it renders
+    only through ``| decrypt_kv``, which checks that the execution's identity may read it
+    (app/services/key_templates.py). Shown as it is, it refuses, rather than render a
+    ciphertext (StackStorm) or a mask that would run as text."""
+
+    name = ""
+
+    def decrypted(self) -> str:
+        raise NotImplementedError
+
+    def __str__(self) -> str:
+        raise SecurityError(f"datastore key {self.name!r} is secret: render it with '| decrypt_kv'")
+
+
+def _decrypt_kv(value: Any) -> Any:
+    """StackStorm's ``decrypt_kv``: a secret key's value; any other value as it is."""
+    return value.decrypted() if isinstance(value, KvSecret) else value
+
+
 ENVIRONMENT = _Environment(undefined=StrictUndefined, finalize=_finalize, autoescape=False)
+ENVIRONMENT.filters["decrypt_kv"] = _decrypt_kv
 SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}\s*$", re.DOTALL)
 
 
@@ -232,7 +253,7 @@ def _native(name: str, expression: str, variables: Mapping[str, Any]) -> Any:
     """``"{{ expr }}"`` alone keeps the value's type (a list stays a list, 3 stays 3)."""
     def evaluate() -> Any:
         result = ENVIRONMENT.compile_expression(expression, undefined_to_none=False)(**variables)
-        if isinstance(result, Undefined):
+        if isinstance(result, (Undefined, KvSecret)):
             str(result)  # raises the UndefinedError (or SecurityError) it stands for
         return result
 

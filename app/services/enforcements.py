@@ -21,6 +21,7 @@ from app.errors import APIError, NotFound
 from app.models import Enforcement, Event, Execution, Pack, Rule
 from app.models.event import ENFORCEMENT_STATUSES
 from app.services.executions import create_execution, parameter_schema
+from app.services.key_templates import Datastore
 from app.services.rows import row_by_id
 
 STATUSES = ENFORCEMENT_STATUSES
@@ -46,6 +47,8 @@ def preview_parameters(rule: Rule, payload: Any, event: dict[str, Any]) -> dict[
     context = render_context(payload, rule_context(rule), event, pack_config(action.pack_name),
                              {"action": action.ref, "pack": action.pack_name, "user": rule.created_by,
                               "rule": rule.ref})
+    # Keys are looked up (a missing one fails the enforcement); secrets are not read here.
+    context["kv"] = Datastore(rule.created_by, preview=True)
     return render_rule_parameters(parameter_schema(action), action.runner_type, rule.action_parameters or {}, context)
 
 

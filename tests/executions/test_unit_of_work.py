@@ -118,3 +118,31 @@ def test_the_orphan_sweep_removes_secrets_of_ended_and_never_committed_execution
         assert vault.read_secret(vault.execution_secret_path(never)) is None
         vault.delete_secret(vault.execution_secret_path(live.id))
         db.session.remove()
+
+
+def test_the_orphan_sweep_removes_key_secrets_no_row_points_at(app, worker_api):
+    import uuid
+    from datetime import timedelta
+
+    from app.services import vault, vault_upkeep
+
+    kept, lost = f"kept_{uuid.uuid4().hex[:8]}", f"lost_{uuid.uuid4().hex[:8]}"
+    assert worker_api.post("/api/v1/keys", json={"name": kept, "value": "k", "secret": True}).status_code == 201
+    with app.test_request_context():
+        # A crash between the Vault write and the commit of its row.
+        vault.write_secret(f"keys/system/{lost}", {"value": "l"})
+        vault.write_secret(f"keys/user/someone/{lost}", {"value": "l"})
+
+        first = vault_upkeep.purge_orphan_key_secrets()
+        assert f"keys/system/{lost}" not in first  # young: a write may be in flight
+        saved, vault_upkeep.ORPHAN_SECRET_AGE = vault_upkeep.ORPHAN_SECRET_AGE, timedelta(0)
+        try:
+            removed = vault_upkeep.purge_orphan_key_secrets()
+        finally:
+            vault_upkeep.ORPHAN_SECRET_AGE = saved
+
+        assert f"keys/system/{lost}" in removed and f"keys/user/someone/{lost}" in removed
+        assert f"keys/system/{kept}" not in removed
+        assert vault.read_secret(f"keys/system/{lost}") is None
+        assert vault.read_secret(f"keys/system/{kept}") == {"value": "k"}
+    worker_api.delete(f"/api/v1/keys/{kept}")
