@@ -40,7 +40,6 @@ from app.engine.parameters import (
     credential_headers,
     mask_secrets,
     restore_secrets,
-    secret_config_keys,
     secret_names,
     value_errors,
 )
@@ -58,7 +57,7 @@ from app.models.execution import (
     TIMEOUT,
     WAITING_ON_CHILDREN,
 )
-from app.services import execution_logs, executions, inquiries, unit_of_work, vault
+from app.services import execution_logs, executions, inquiries, pack_config, unit_of_work, vault
 from app.services import execution_transitions as transitions
 from app.services.execution_transitions import requested_parameters
 from app.services.key_templates import Datastore
@@ -224,9 +223,10 @@ class _Run:
             action, pack = self.found
             schema = executions.parameter_schema(action)
             secrets = self._secrets(schema)
-            self.hidden = secret_strings({**secrets, **_config_secrets(pack)})
+            config, config_secrets = pack_config.runtime(pack)
+            self.hidden = secret_strings({**secrets, **config_secrets})
             self.writer.secrets = self.hidden
-            ctx = self._context(action, pack, schema, secrets, watch)
+            ctx = self._context(action, pack, config, schema, secrets, watch)
             runner = get_runner(execution.runner_type)
             outcome = runner.resume(ctx) if self.resuming else runner.run(ctx)
             return self._settle(outcome)
@@ -270,10 +270,9 @@ class _Run:
                 "Run it again with the value.")
         return {name: stored[name] for name in (*secret_names(schema), SECRET_HEADERS) if name in stored}
 
-    def _context(self, action: Action, pack: Pack, schema: dict[str, Any], secrets: dict[str, Any],
-                 watch: CancelWatch) -> RunContext:
+    def _context(self, action: Action, pack: Pack, config: dict[str, Any], schema: dict[str, Any],
+                 secrets: dict[str, Any], watch: CancelWatch) -> RunContext:
         execution = self.execution
-        config = dict(pack.config or {})
         parameters = self._render(schema, secrets, config)
         return RunContext(
             execution_id=execution.id, action_ref=execution.action_ref, pack=execution.pack_name,
@@ -367,13 +366,6 @@ class _People:
 
     def answer(self, inquiry_id: int) -> tuple[str, Any]:
         return inquiries.inquiry_state(inquiry_id)
-
-
-def _config_secrets(pack: Pack) -> dict[str, Any]:
-    """The pack config's values declared secret: templates may render them into parameters
-    (``"{{ config.api_key }}"``), so they are masked like secret parameters wherever shown."""
-    config = pack.config or {}
-    return {key: config[key] for key in secret_config_keys(pack.config_schema) if config.get(key) is not None}
 
 
 @functools.cache

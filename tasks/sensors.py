@@ -20,7 +20,7 @@ from app.db import db, utcnow
 from app.errors import APIError
 from app.models import Event, Pack, Rule, Sensor, Trigger
 from app.pack_paths import EntryPointOutside, locate_entry_point
-from app.services import unit_of_work
+from app.services import pack_config, unit_of_work
 from app.services.events import record_event
 from app.services.pack_reader import pack_directory
 from app.services.sensors import DELETE, POLL_SENSOR, sensor_values, store_values
@@ -67,7 +67,7 @@ def _prepare(sensor_id: int) -> SensorPoll | str:
     return SensorPoll(
         sensor_id=sensor.id, ref=sensor.ref, pack=sensor.pack_name, class_name=sensor.class_name, file=str(file),
         pack_path=str(directory), poll_interval=sensor.poll_interval or 0, timeout=POLL_TIMEOUT,
-        config=(pack.config if pack else None) or {}, values=sensor_values(sensor.ref),
+        config=pack_config.runtime(pack)[0], values=sensor_values(sensor.ref),
         triggers=_triggers_of(sensor),
     )
 

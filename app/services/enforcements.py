@@ -20,6 +20,7 @@ from app.engine.templates import TemplateError
 from app.errors import APIError, NotFound
 from app.models import Enforcement, Event, Execution, Pack, Rule
 from app.models.event import ENFORCEMENT_STATUSES
+from app.services import pack_config as pack_configs
 from app.services.executions import create_execution, parameter_schema
 from app.services.key_templates import Datastore
 from app.services.rows import row_by_id
@@ -38,7 +39,8 @@ def event_context(event: Event) -> dict[str, Any]:
 
 
 def pack_config(pack_name: str) -> dict[str, Any]:
-    return dict(db.session.scalar(select(Pack.config).where(Pack.name == pack_name)) or {})
+    """The pack's config with its secrets (from Vault), as the worker will render with."""
+    return pack_configs.runtime(db.session.scalar(select(Pack).where(Pack.name == pack_name)))[0]
 
 
 def preview_parameters(rule: Rule, payload: Any, event: dict[str, Any]) -> dict[str, Any]:

@@ -9,16 +9,15 @@ from sqlalchemy.dialects.postgresql import array
 
 from app.db import db
 from app.engine.parameters import (
-    MASK,
     instance_errors,
     is_json_schema,
     json_schema_errors,
     schema_errors,
-    secret_config_keys,
     value_errors,
 )
 from app.errors import Conflict, NotFound, ValidationError
 from app.models import Action, Pack, Rule, Sensor, Trigger
+from app.services import pack_config, unit_of_work
 from app.services.content import assign, check_storable
 
 FIELDS = ("version", "description", "author", "email", "keywords", "config_schema", "config")
@@ -65,10 +64,14 @@ def create_pack(data: dict[str, Any]) -> Pack:
     check_storable(data)
     if find_pack(data["name"]) is not None:
         raise Conflict(f"Pack {data['name']!r} already exists.", {"name": [f"{data['name']!r} is taken."]})
-    validate_config(data.get("config_schema", {}), data.get("config", {}))
+    schema, config = data.get("config_schema", {}), data.get("config", {})
+    validate_config(schema, pack_config.real_config(None, schema, config))
     pack = Pack(name=data["name"])
-    assign(pack, data, FIELDS)
+    assign(pack, {**data, "config": {}}, FIELDS)
     db.session.add(pack)
+    db.session.flush()
+    # Secret values to Vault (undone on rollback); PostgreSQL keeps them masked.
+    pack.config = pack_config.store(pack, schema, config, new=True)
     db.session.flush()
     return pack
 
@@ -77,12 +80,10 @@ def update_pack(pack: Pack, data: dict[str, Any]) -> Pack:
     check_storable(data)
     data = dict(data)
     config_schema = data.get("config_schema", pack.config_schema)
-    if "config" in data:
-        # A client that read the pack sends masked secrets back unchanged: keep the stored values.
-        for key in secret_config_keys(config_schema):
-            if data["config"].get(key) == MASK and key in (pack.config or {}):
-                data["config"][key] = pack.config[key]
-    validate_config(config_schema, data.get("config", pack.config))
+    # A client that read the pack sends masked secrets back unchanged: the stored values stay.
+    config = data.get("config", pack.config or {})
+    validate_config(config_schema, pack_config.real_config(pack, config_schema, config))
+    data["config"] = pack_config.store(pack, config_schema, config)
     assign(pack, data, FIELDS)
     db.session.flush()
     return pack
@@ -116,3 +117,4 @@ def delete_pack(pack: Pack) -> None:
     db.session.execute(delete(Rule).where(Rule.pack_id == pack.id))
     db.session.delete(pack)
     db.session.flush()
+    unit_of_work.after_commit(pack_config.forget, pack.name)

@@ -17,12 +17,12 @@ from jinja2 import TemplateError as JinjaError
 from sqlalchemy import select
 
 from app.db import db
-from app.engine.parameters import mask_secrets, secret_config_keys
+from app.engine.parameters import mask_secrets
 from app.engine.rule_matching import match_criteria
 from app.engine.templates import TemplateError
 from app.engine.trigger_parameters import trigger_parameters_match
 from app.models import Event, Execution, Pack, Rule
-from app.services import enforcements, events
+from app.services import enforcements, events, pack_config
 from app.services.executions import parameter_schema
 from app.services.masking import mask_value, secret_strings
 
@@ -91,7 +91,7 @@ def explain_rule(rule: Rule, payload: Any, event: Event | None = None) -> dict[s
         answer["parameters_error"] = str(exc)
         return answer
     pack = db.session.scalar(select(Pack).where(Pack.name == rule.action.pack_name))
-    config_secrets = {key: (pack.config or {}).get(key) for key in secret_config_keys(pack.config_schema)} if pack else {}
+    config_secrets = pack_config.runtime(pack)[1]
     answer["parameters"] = mask_value(mask_secrets(rendered, parameter_schema(rule.action)),
                                       secret_strings({k: v for k, v in config_secrets.items() if v is not None}))
     return answer

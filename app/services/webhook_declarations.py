@@ -19,6 +19,7 @@ from app.db import db
 from app.engine.parameters import secret_config_keys
 from app.errors import Conflict, ValidationError
 from app.models import Rule, Trigger
+from app.services import pack_config
 from app.services.packs import find_pack
 
 # ``core.st2.webhook`` is StackStorm's name for the same trigger type.
@@ -154,7 +155,8 @@ def resolve_secret(pack_name: str, reference: str) -> str | None:
     pack = find_pack(pack_name)  # once: every webhook request resolves its secret
     if pack is None or reference not in secret_config_keys(pack.config_schema):
         return None
-    value = (pack.config or {}).get(reference)
+    # From Vault, read once per change of the pack per process (app/services/pack_config.py).
+    value = pack_config.runtime(pack)[0].get(reference)
     # A template would need rendering with kv, which does not exist yet: treat it as unset.
     if not isinstance(value, str) or not value or "{{" in value or "{%" in value:
         return None

@@ -120,7 +120,7 @@ def test_unconfigured_pack_is_allowed(api):
     assert response.status_code == 201, response.json
 
 
-def test_secret_config_values_are_masked_and_kept_on_round_trip(api, db_session):
+def test_secret_config_values_are_masked_and_kept_on_round_trip(app, api, db_session):
     api.post(URL, json={"name": "cloud", "config_schema": CONFIG_SCHEMA,
                         "config": {"region": "eu", "token": "s3cr3t"}})
     shown = api.get(f"{URL}/cloud").json
@@ -132,7 +132,11 @@ def test_secret_config_values_are_masked_and_kept_on_round_trip(api, db_session)
     assert changed.status_code == 200, changed.json
     db_session.expire_all()
     stored = db_session.query(Pack).filter_by(name="cloud").one().config
-    assert stored == {"region": "us", "token": "s3cr3t"}
+    assert stored == {"region": "us", "token": "********"}  # PostgreSQL never holds it
+    from app.services import vault
+
+    with app.test_request_context():
+        assert vault.read_secret("packs/cloud/config") == {"/token": "s3cr3t"}
 
 
 def test_schema_refs_are_never_fetched(api):
