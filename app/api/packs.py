@@ -13,7 +13,7 @@ from app.engine.search import like_pattern
 from app.models import Action, Pack, Rule, Sensor, Trigger
 from app.schemas.action import ActionSchema
 from app.schemas.common import ContentListWithEnabledArgs, ListArgs
-from app.schemas.pack import PackSchema, PackUpdateSchema
+from app.schemas.pack import PackConfigSchema, PackSchema, PackUpdateSchema
 from app.schemas.rule import RuleSchema
 from app.schemas.sensor import SensorSchema
 from app.schemas.trigger import TriggerSchema
@@ -89,6 +89,31 @@ class PackByName(MethodView):
         """
         service.delete_pack(service.get_pack(name))
         db.session.commit()
+
+
+@blp.route("/<name>/config")
+class PackConfig(MethodView):
+    @requires("packs:view", pack_from="name")
+    @blp.response(200, PackConfigSchema)
+    @blp.alt_response(404, description="No such pack")
+    def get(self, name):
+        """Get a pack's configuration (secret values as `********`)"""
+        return {"config": service.get_pack(name).config or {}}
+
+    @requires("packs:update", pack_from="name")
+    @blp.arguments(PackConfigSchema)
+    @blp.response(200, PackConfigSchema)
+    @blp.alt_response(404, description="No such pack")
+    @blp.alt_response(422, description="The config does not match the pack's config schema")
+    def put(self, data, name):
+        """Replace a pack's configuration
+
+        Checked against the pack's `config_schema`; values declared `secret: true` go to Vault
+        and read back as `********` (sending `********` back keeps the stored value).
+        """
+        pack = service.update_pack(service.get_pack(name), {"config": data["config"]})
+        db.session.commit()
+        return {"config": pack.config or {}}
 
 
 def _content(model: type, name: str, args: dict[str, Any], pagination_parameters: Any) -> list[Any]:

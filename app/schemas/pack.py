@@ -52,3 +52,10 @@ class PackUpdateSchema(StrictSchema):
     keywords = keywords_field()
     config_schema = ma.fields.Dict()
     config = ma.fields.Dict()
+
+
+class PackConfigSchema(StrictSchema):
+    """``GET/PUT /packs/<name>/config``: the configuration alone."""
+
+    config = ma.fields.Dict(keys=ma.fields.String(), required=True, metadata={
+        "description": "the pack's config; must match its config_schema; secrets read as ********"})

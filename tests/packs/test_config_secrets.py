@@ -110,3 +110,21 @@ def test_the_release_step_moves_secrets_written_in_clear_to_vault(app, api, db_s
     assert db_session.scalar(select(Pack).where(Pack.name == name)).config == {"region": "eu", "token": "********"}
     assert in_app(vault.read_secret, f"packs/{name}/config") == {"/token": "legacy"}
     assert name not in in_app(move_config_secrets_to_vault)  # once
+
+
+def test_the_config_endpoint_reads_masked_and_replaces_with_validation(api, in_app):
+    from app.services import vault
+
+    name = pack_name()
+    api.post(URL, json={"name": name, "config_schema": SCHEMA})
+
+    put = api.put(f"{URL}/{name}/config", json={"config": {"region": "eu", "token": "t1"}})
+    wrong = api.put(f"{URL}/{name}/config", json={"config": {"region": 5}})
+    unknown = api.put(f"{URL}/{name}/config", json={"config": {}, "extra": 1})
+
+    assert put.status_code == 200 and put.json == {"config": {"region": "eu", "token": "********"}}
+    assert api.get(f"{URL}/{name}/config").json == {"config": {"region": "eu", "token": "********"}}
+    assert wrong.status_code == 422 and "config" in wrong.json["errors"]
+    assert unknown.status_code == 422
+    assert in_app(vault.read_secret, f"packs/{name}/config") == {"/token": "t1"}
+    assert api.get(f"{URL}/nope{name}/config").status_code == 404
