@@ -22,11 +22,8 @@ import http.client
 import json
 import os
 import secrets
-import socket
-import subprocess
 import threading
 import time
-from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -34,12 +31,13 @@ from app.config import ROOT
 from bench.environment import prepare_environment
 from bench.harness import (
     bench_plain_celery,
+    free_port,
     percentile,
-    procfile_command,
     setup_app,
+    start_web,
     start_worker,
     stop_process,
-    venv_env,
+    wait_for_web,
     wait_for_worker,
 )
 
@@ -61,36 +59,6 @@ def webhook_content() -> None:
     create_rule({"pack_name": "bench", "name": "deploy", "trigger": "core.webhook", "action": "core.noop",
                  "trigger_parameters": {"url": HOOK, "auth": "token", "secret_key": "hook_token",
                                         "token_header": TOKEN_HEADER}}, author="bench")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_web(port: int, log_path: Path) -> subprocess.Popen:
-    """The Procfile's ``web:`` line, bound to loopback instead of every address."""
-    command = procfile_command("web")
-    if "--bind 0.0.0.0:" not in command:
-        raise SystemExit(f"the Procfile's web line changed shape: {command}")
-    command = command.replace("--bind 0.0.0.0:", "--bind 127.0.0.1:")
-    with open(log_path, "ab") as log:
-        return subprocess.Popen(["sh", "-c", command], cwd=ROOT, env=venv_env(PORT=str(port)), stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def wait_for_web(port: int) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/health")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit("gunicorn did not answer /health")
 
 
 def post_events(port: int, count: int, clients: int) -> list[int]:
