@@ -98,7 +98,8 @@ class PackConfig(MethodView):
     @blp.alt_response(404, description="No such pack")
     def get(self, name):
         """Get a pack's configuration (secret values as `********`)"""
-        return {"config": service.get_pack(name).config or {}}
+        pack = service.get_pack(name)
+        return {"pack": pack.name, "config": pack.config or {}}
 
     @requires("packs:update", pack_from="name")
     @blp.arguments(PackConfigSchema)
@@ -113,7 +114,7 @@ class PackConfig(MethodView):
         """
         pack = service.update_pack(service.get_pack(name), {"config": data["config"]})
         db.session.commit()
-        return {"config": pack.config or {}}
+        return {"pack": pack.name, "config": pack.config or {}}
 
 
 def _content(model: type, name: str, args: dict[str, Any], pagination_parameters: Any) -> list[Any]:

@@ -57,5 +57,6 @@ class PackUpdateSchema(StrictSchema):
 class PackConfigSchema(StrictSchema):
     """``GET/PUT /packs/<name>/config``: the configuration alone."""
 
+    pack = ma.fields.String(dump_only=True, metadata={"description": "the pack's name"})
     config = ma.fields.Dict(keys=ma.fields.String(), required=True, metadata={
         "description": "the pack's config; must match its config_schema; secrets read as ********"})

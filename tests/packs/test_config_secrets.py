@@ -122,8 +122,9 @@ def test_the_config_endpoint_reads_masked_and_replaces_with_validation(api, in_a
     wrong = api.put(f"{URL}/{name}/config", json={"config": {"region": 5}})
     unknown = api.put(f"{URL}/{name}/config", json={"config": {}, "extra": 1})
 
-    assert put.status_code == 200 and put.json == {"config": {"region": "eu", "token": "********"}}
-    assert api.get(f"{URL}/{name}/config").json == {"config": {"region": "eu", "token": "********"}}
+    masked = {"pack": name, "config": {"region": "eu", "token": "********"}}
+    assert put.status_code == 200 and put.json == masked
+    assert api.get(f"{URL}/{name}/config").json == masked
     assert wrong.status_code == 422 and "config" in wrong.json["errors"]
     assert unknown.status_code == 422
     assert in_app(vault.read_secret, f"packs/{name}/config") == {"/token": "t1"}

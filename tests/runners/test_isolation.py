@@ -8,6 +8,7 @@ import shutil
 import stat
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import psutil
@@ -176,6 +177,11 @@ def test_a_uid_whose_last_holder_died_is_swept_before_it_is_handed_out():
     lock.write_bytes(b"dirty")
     survivor = psutil.Popen(["setpriv", "--reuid=62520", "--regid=62520", "--clear-groups", "sleep", "300"])
     try:
+        # Only once setpriv has become the uid is it a process of that uid to sweep.
+        deadline = time.monotonic() + 10
+        while survivor.uids().real != 62520 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert live_processes_of(62520)
         with sandbox(single, 2):
             assert not live_processes_of(62520)
     finally:
