@@ -33,6 +33,7 @@ from bench.harness import (
     bench_plain_celery,
     free_port,
     percentile,
+    run_clients,
     setup_app,
     start_web,
     start_worker,
@@ -83,11 +84,7 @@ def post_events(port: int, count: int, clients: int) -> list[int]:
                     failures.append(f"{response.status} {answer[:200]!r}")
         conn.close()
 
-    threads = [threading.Thread(target=client, args=(share,)) for share in shares if share]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_clients(client, shares)
     if failures:
         raise SystemExit(f"{len(failures)} webhook POST(s) refused: {failures[:3]}")
     return event_ids

@@ -38,6 +38,7 @@ from bench.harness import (
     bench_plain_celery,
     free_port,
     percentile,
+    run_clients,
     setup_app,
     start_web,
     start_worker,
@@ -115,11 +116,7 @@ def post_executions(port: int, headers: dict[str, str], count: int, clients: int
         finally:
             client.close()
 
-    threads = [threading.Thread(target=call, args=(share,)) for share in shares if share]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_clients(call, shares)
     if failures:
         raise SystemExit(f"{len(failures)} client(s) failed: {failures[:3]}")
     return sent

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -45,6 +46,15 @@ def start_worker(log_path: Path | None = None) -> tuple[subprocess.Popen, str]:
         proc = subprocess.Popen(["sh", "-c", command], cwd=ROOT, env=venv_env(), stdout=output,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     return proc, hostname
+
+
+def run_clients(work: Callable[[list], None], shares: list[list]) -> None:
+    """``work(share)`` on one thread per non-empty share, until all are done."""
+    threads = [threading.Thread(target=work, args=(share,)) for share in shares if share]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 def free_port() -> int:

@@ -18,7 +18,7 @@ import contextvars
 import json
 import re
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from jinja2 import (
@@ -104,14 +104,16 @@ class _Environment(ImmutableSandboxedEnvironment):
 
 class KvSecret:
     """A secret datastore value met in a template (``{{ st2kv.system.token }}``): it renders
-    only through ``| decrypt_kv``, which checks that the execution's identity may read it
-    (app/services/key_templates.py). Shown as it is, it refuses, rather than render a
-    ciphertext (StackStorm) or a mask that would run as text."""
+    only through ``| decrypt_kv``, which calls ``reveal`` — the lookup that checks the
+    execution's identity may read it (app/services/key_templates.py). Shown as it is, it
+    refuses, rather than render a ciphertext (StackStorm) or a mask that would run as text."""
 
-    name = ""
+    def __init__(self, name: str, reveal: Callable[[], str]) -> None:
+        self.name = name
+        self._reveal = reveal
 
     def decrypted(self) -> str:
-        raise NotImplementedError
+        return self._reveal()
 
     def __str__(self) -> str:
         raise SecurityError(f"datastore key {self.name!r} is secret: render it with '| decrypt_kv'")

@@ -231,14 +231,14 @@ def wake(execution_ids: list[int]) -> list[int]:
     return sorted(row.id for row in rows if row.waiting_on is not None)
 
 
-def wake_parents(ended_ids: list[int]) -> list[int]:
-    """Wake the parents of executions that just ended (same transaction as the end)."""
-    if not ended_ids:
+def parents_of(execution_ids: list[int]) -> list[int]:
+    """The parents of these executions, other than themselves (whom their ends must wake)."""
+    if not execution_ids:
         return []
     parents = db.session.scalars(
-        select(Execution.parent_id).where(Execution.id.in_(ended_ids), Execution.parent_id.is_not(None))
+        select(Execution.parent_id).where(Execution.id.in_(execution_ids), Execution.parent_id.is_not(None))
     ).all()
-    return wake([parent for parent in parents if parent not in ended_ids])
+    return [parent for parent in parents if parent not in execution_ids]
 
 
 def active_children(execution_id: int) -> int:
@@ -278,7 +278,6 @@ class Canceled:
     ended: list[int] = field(default_factory=list)          # now canceled (queued, waiting, pending)
     revoke: list[str] = field(default_factory=list)         # their Celery task ids (never to start)
     signal: list[tuple[int, str | None]] = field(default_factory=list)  # running in a worker: kill
-    resume: list[int] = field(default_factory=list)         # waiting parents woken by the ends
 
 
 def subtree(execution_id: int) -> list[int]:
@@ -338,6 +337,5 @@ def cancel_tree(execution_id: int) -> Canceled:
     if outcome.ended:
         db.session.execute(update(Inquiry).where(Inquiry.execution_id.in_(outcome.ended), Inquiry.status == "pending")
                            .values(status="canceled"))
-        outcome.resume = wake_parents(outcome.ended)
     return outcome
 

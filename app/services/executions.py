@@ -204,6 +204,12 @@ def send_resume(execution_id: int) -> None:
         log.warning("could not send the resume of execution %s; the sweeper will", execution_id, exc_info=True)
 
 
+def wake(execution_ids: list[int]) -> None:
+    """Count a wake for each (flush only); those waiting get a resume message after the commit."""
+    for execution_id in transitions.wake(execution_ids):
+        unit_of_work.after_commit(send_resume, execution_id)
+
+
 def ended(execution_ids: list[int], *, secrets: bool = True, logs: bool = True,
           parents: list[int] | None = None, listened: bool = True) -> None:
     """In the transaction that ended these executions: wake their waiting parents, and after
@@ -212,9 +218,7 @@ def ended(execution_ids: list[int], *, secrets: bool = True, logs: bool = True,
     secrets, fire ``core.execution_finished``. ``parents``: their parents' ids, when the
     caller knows them (saves a query); ``listened=False``: the caller knows no rule listens
     for ``core.execution_finished`` (saves another)."""
-    woken = transitions.wake_parents(execution_ids) if parents is None else transitions.wake(parents)
-    for parent in woken:
-        unit_of_work.after_commit(send_resume, parent)
+    wake(transitions.parents_of(execution_ids) if parents is None else parents)
     for execution_id in execution_ids:
         unit_of_work.after_commit(_announce_end, execution_id, secrets, logs, listened)
 

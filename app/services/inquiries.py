@@ -17,8 +17,7 @@ from app.db import db, utcnow
 from app.engine.parameters import instance_errors, json_schema_errors
 from app.errors import Conflict, NotFound, ValidationError
 from app.models import Execution, Inquiry
-from app.services import execution_transitions as transitions
-from app.services import unit_of_work
+from app.services import executions
 from app.services.content import check_storable
 from app.services.rows import row_by_id
 
@@ -66,16 +65,8 @@ def respond(inquiry: Inquiry, response: Any, responder: str | None) -> Inquiry:
         raise Conflict(f"Inquiry {inquiry.id} is {inquiry.status}; it takes one answer only.",
                        {"status": [inquiry.status]})
     db.session.refresh(inquiry)
-    wake_executions([inquiry.execution_id])
+    executions.wake([inquiry.execution_id])  # resumed after the commit
     return inquiry
-
-
-def wake_executions(execution_ids: list[int]) -> None:
-    """Wake executions (flush only); their resume messages go after the commit."""
-    from app.services.executions import send_resume
-
-    for execution_id in transitions.wake(execution_ids):
-        unit_of_work.after_commit(send_resume, execution_id)
 
 
 def inquiry_state(inquiry_id: int) -> tuple[str, Any]:

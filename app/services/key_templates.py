@@ -87,14 +87,4 @@ class _Scope:
             raise KeyLookupError(f"datastore key {shown!r} does not exist (or has expired)")
         if not key.secret:
             return key.value
-        return _Secret(self._store, key, shown)
-
-
-class _Secret(KvSecret):
-    def __init__(self, store: Datastore, key: Any, name: str) -> None:
-        self._store = store
-        self._key = key
-        self.name = name
-
-    def decrypted(self) -> str:
-        return self._store._reveal(self._key, self.name)
+        return KvSecret(shown, lambda: self._store._reveal(key, shown))

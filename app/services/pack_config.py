@@ -51,15 +51,15 @@ def split(pack_name: str, schema: Any, config: dict[str, Any], previous: dict[Pa
 
     A ``********`` sent back for a secret keeps the stored value."""
     secrets: dict[Path, Any] = {}
-    paths = set(secret_config_paths(schema)) | set(previous)
-    for path in paths:
+    declared = set(secret_config_paths(schema))
+    for path in declared | set(previous):
         value = value_at(config, path)
         if is_absent(value) or value is None:
             continue
         if value == MASK:
             if path in previous:
                 secrets[path] = previous[path]
-        elif path in secret_config_paths(schema) or path not in previous:
+        elif path in declared or path not in previous:
             secrets[path] = value
         # else: a formerly secret value given anew in clear, its schema no longer secret: plain.
     real = with_values(config, secrets)
@@ -98,7 +98,7 @@ def runtime(pack: Pack | None) -> tuple[dict[str, Any], dict[str, Any]]:
     if pack is None:
         return {}, {}
     config = pack.config or {}
-    if MASK not in _masked_strings(config):
+    if not _holds_mask(config):
         # Nothing in Vault; a row written before secrets moved there may still hold one in
         # clear, which is masked all the same (it moves to Vault when the config is next set).
         return copy.deepcopy(config), declared_secrets(pack.config_schema, config)
@@ -130,8 +130,7 @@ def forget(pack_name: str) -> None:
     vault.delete_secret(vault_path(pack_name))
 
 
-def _masked_strings(value: Any) -> set[str]:
-    found: set[str] = set()
+def _holds_mask(value: Any) -> bool:
     stack = [value]
     while stack:
         item = stack.pop()
@@ -140,6 +139,5 @@ def _masked_strings(value: Any) -> set[str]:
         elif isinstance(item, list):
             stack.extend(item)
         elif item == MASK:
-            found.add(MASK)
-            break
-    return found
+            return True
+    return False

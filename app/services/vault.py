@@ -7,6 +7,7 @@ One hvac client per process and address, logged in with VAULT_TOKEN or AppRole
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import hvac
@@ -26,12 +27,6 @@ class VaultUnavailable(APIError):
                  **kwargs: Any) -> None:
         # The body names Vault, so a client knows which dependency is down.
         super().__init__(message, {"service": "vault", **(errors or {})}, **kwargs)
-
-
-def _unavailable(exc: Exception) -> VaultUnavailable:
-    error = VaultUnavailable("The secret store is not available.")
-    error.__cause__ = exc
-    return error
 
 
 def _login(config: dict[str, Any]) -> hvac.Client:
@@ -68,74 +63,64 @@ def _call(operation):
         return operation(client(fresh=True).secrets.kv.v2)
 
 
-def write_secret(path: str, values: dict[str, Any]) -> None:
+def _at(path: str, operation: Callable[[Any, str, str], Any], *, missing_ok: bool = True) -> Any:
+    """``operation(kv, full_path, mount)``; None where nothing is stored at ``path`` (for a
+    write, ``missing_ok=False``: a missing mount means the secret is not stored).
+
+    Any other failure (unreachable, sealed, refused) is VaultUnavailable: a 503 naming
+    Vault, never a 500.
+    """
     mount = current_app.config["VAULT_MOUNT"]
     try:
-        _call(lambda kv: kv.create_or_update_secret(path=_full_path(path), secret=values, mount_point=mount))
-    except Exception as exc:  # any hvac/requests failure means the secret is not stored
-        raise VaultUnavailable("The secret store is not available.") from exc
+        return _call(lambda kv: operation(kv, _full_path(path), mount))
+    except InvalidPath as exc:
+        if missing_ok:
+            return None
+        raise VaultUnavailable() from exc
+    except APIError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        raise VaultUnavailable() from exc
+
+
+def write_secret(path: str, values: dict[str, Any]) -> None:
+    _at(path, lambda kv, full, mount: kv.create_or_update_secret(path=full, secret=values, mount_point=mount),
+        missing_ok=False)
 
 
 def read_secret(path: str) -> dict[str, Any] | None:
-    mount = current_app.config["VAULT_MOUNT"]
-    try:
-        answer = _call(lambda kv: kv.read_secret_version(
-            path=_full_path(path), mount_point=mount, raise_on_deleted_version=True))
-    except InvalidPath:
-        return None
-    except APIError:
-        raise
-    except Exception as exc:  # unreachable, sealed, refused: the value cannot be read
-        raise _unavailable(exc) from exc
-    return answer["data"]["data"]
+    answer = _at(path, lambda kv, full, mount: kv.read_secret_version(
+        path=full, mount_point=mount, raise_on_deleted_version=True))
+    return answer["data"]["data"] if answer else None
 
 
 def delete_secret(path: str) -> None:
     """Remove every version and the metadata (a plain delete keeps old versions readable)."""
-    mount = current_app.config["VAULT_MOUNT"]
-    try:
-        _call(lambda kv: kv.delete_metadata_and_all_versions(path=_full_path(path), mount_point=mount))
-    except InvalidPath:
-        pass
-    except APIError:
-        raise
-    except Exception as exc:
-        raise _unavailable(exc) from exc
+    _at(path, lambda kv, full, mount: kv.delete_metadata_and_all_versions(path=full, mount_point=mount))
 
 
 def ensure_available(path: str) -> None:
     """Raise VaultUnavailable unless Vault answers about ``path`` (before a change that will
     need it; reads the metadata, which Patchbay's policy allows)."""
-    mount = current_app.config["VAULT_MOUNT"]
-    try:
-        _call(lambda kv: kv.read_secret_metadata(path=_full_path(path), mount_point=mount))
-    except InvalidPath:
-        pass
-    except APIError:
-        raise
-    except Exception as exc:
-        raise _unavailable(exc) from exc
+    _metadata(path)
 
 
-def execution_secret_path(execution_id: int) -> str:
-    return f"executions/{execution_id}"
+def _metadata(path: str) -> dict[str, Any] | None:
+    answer = _at(path, lambda kv, full, mount: kv.read_secret_metadata(path=full, mount_point=mount))
+    return answer["data"] if answer else None
 
 
 def list_keys(path: str) -> list[str]:
     """The names directly under ``path`` (empty when there are none)."""
-    mount = current_app.config["VAULT_MOUNT"]
-    try:
-        answer = _call(lambda kv: kv.list_secrets(path=_full_path(path), mount_point=mount))
-    except InvalidPath:
-        return []
-    return list(answer["data"]["keys"])
+    answer = _at(path, lambda kv, full, mount: kv.list_secrets(path=full, mount_point=mount))
+    return list(answer["data"]["keys"]) if answer else []
 
 
 def created_time(path: str) -> str | None:
     """When the secret at ``path`` was first written (RFC 3339), None if there is none."""
-    mount = current_app.config["VAULT_MOUNT"]
-    try:
-        answer = _call(lambda kv: kv.read_secret_metadata(path=_full_path(path), mount_point=mount))
-    except InvalidPath:
-        return None
-    return answer["data"]["created_time"]
+    metadata = _metadata(path)
+    return metadata["created_time"] if metadata else None
+
+
+def execution_secret_path(execution_id: int) -> str:
+    return f"executions/{execution_id}"
