@@ -16,6 +16,7 @@ def register_blueprints(api: Api) -> None:
         executions,
         health,
         identities,
+        inquiries,
         keys,
         pack_registration,
         packs,
@@ -27,5 +28,5 @@ def register_blueprints(api: Api) -> None:
     )
 
     for module in (health, actions, packs, pack_registration, triggers, sensors, rules, auth, apikeys, identities, roles, audit, executions, webhooks,
-                   events, enforcements, keys):
+                   events, enforcements, keys, inquiries):
         api.register_blueprint(module.blp)

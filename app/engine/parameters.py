@@ -243,3 +243,19 @@ def secret_config_keys(config_schema: Any) -> set[str]:
     if not isinstance(properties, dict):
         return set()
     return {name for name, prop in properties.items() if isinstance(prop, dict) and prop.get("secret") is True}
+
+
+def mask_secret_properties(schema: Any, value: Any) -> Any:
+    """``value`` with every property its JSON schema marks ``secret: true`` (nested objects
+    too) shown as ********."""
+    if not isinstance(schema, dict) or not isinstance(value, dict):
+        return value
+    properties = schema.get("properties")
+    if not isinstance(properties, dict):
+        return value
+    masked = dict(value)
+    for name, definition in properties.items():
+        if name not in masked or not isinstance(definition, dict):
+            continue
+        masked[name] = MASK if definition.get("secret") else mask_secret_properties(definition, masked[name])
+    return masked

@@ -8,6 +8,7 @@ TRIGGER_ALIASES: dict[str, str] = {
     "core.st2.CronTimer": "core.cron_timer",
     "core.st2.DateTimer": "core.date_timer",
     "core.st2.generic.actiontrigger": "core.execution_finished",
+    "core.st2.generic.inquiry": "core.inquiry_created",
 }
 
 
@@ -16,5 +17,6 @@ def canonical_trigger_ref(ref: str) -> str:
     return TRIGGER_ALIASES.get(ref, ref)
 
 # Events of these come only from Patchbay itself (a webhook request, a timer tick, an ended
-# execution): the events API refuses them, or posting one would skip a webhook's signature.
+# execution, an opened inquiry): the events API refuses them, or posting one would skip a
+# webhook's signature.
 PLATFORM_TRIGGERS = frozenset(TRIGGER_ALIASES.values())

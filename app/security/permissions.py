@@ -1,7 +1,8 @@
 """The permission catalogue and the built-in roles.
 
 A permission is ``<resource>:<verb>``. Grants may be scoped to one pack; a pack-scoped
-grant covers the pack's actions, triggers, sensors, rules and their executions.
+grant covers the pack's actions, triggers, sensors, rules and their executions (and the
+inquiries of the workflows rooted in the pack).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ PERMISSIONS: dict[str, str] = {
 
 # Permissions that can be scoped to a pack (the rest are global only).
 PACK_SCOPED_RESOURCES = frozenset({"packs", "actions", "triggers", "sensors", "rules", "executions", "webhooks",
-                                   "events"})
+                                   "events", "inquiries"})
 
 VIEW_PERMISSIONS = sorted(p for p in PERMISSIONS if p.endswith(":view") and not p.startswith(("rbac", "audit")))
 

@@ -100,12 +100,14 @@ def test_events_and_enforcements_are_scoped_to_packs(api, triggers, scoped_clien
 
 
 @pytest.mark.parametrize("name", ["core.webhook", "core.st2.webhook", "core.st2.IntervalTimer",
-                                  "core.cron_timer", "core.st2.generic.actiontrigger"])
+                                  "core.cron_timer", "core.st2.generic.actiontrigger",
+                                  "core.inquiry_created", "core.st2.generic.inquiry"])
 def test_platform_triggers_cannot_be_posted_under_any_name(api, create_trigger, db_session, name):
     """A posted core.webhook event would reach webhook rules without the webhook's signature."""
     from app.models import Event
 
-    for ref in ("core.webhook", "core.cron_timer", "core.interval_timer", "core.execution_finished"):
+    for ref in ("core.webhook", "core.cron_timer", "core.interval_timer", "core.execution_finished",
+                "core.inquiry_created"):
         create_trigger(ref)
     answer = api.post("/api/v1/events", json={"trigger": name, "payload": {"body": 1}})
 

@@ -58,6 +58,7 @@ def test_x_pagination_is_documented_as_json_and_is_json(api, spec, create_pack):
 @pytest.mark.parametrize("schema, field", [
     ("Trigger", "source_file"), ("Sensor", "source_file"), ("Sensor", "last_polled_at"),
     ("Action", "source_file"), ("Rule", "source_file"), ("Pack", "path"),
+    ("Inquiry", "response"), ("Inquiry", "expires_at"), ("Inquiry", "ttl"), ("Inquiry", "responded_at"),
 ])
 def test_fields_that_can_be_null_are_documented_nullable(spec, schema, field):
     assert spec["components"]["schemas"][schema]["properties"][field].get("nullable") is True

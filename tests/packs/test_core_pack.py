@@ -8,7 +8,8 @@ from app.config import ROOT
 from tests.packs.conftest import register
 
 CORE_ACTIONS = {"core.ask", "core.echo", "core.http", "core.local", "core.local_script", "core.noop"}
-CORE_TRIGGERS = {"core.cron_timer", "core.date_timer", "core.execution_finished", "core.interval_timer", "core.webhook"}
+CORE_TRIGGERS = {"core.cron_timer", "core.date_timer", "core.execution_finished", "core.inquiry_created",
+                 "core.interval_timer", "core.webhook"}
 
 
 def test_core_registers_and_its_actions_and_triggers_are_listed(api):
