@@ -23,7 +23,7 @@ _lock = threading.Lock()
 class VaultUnavailable(APIError):
     code = 503
 
-    def __init__(self, message: str = "The secret store is not available.", errors: dict[str, Any] | None = None,
+    def __init__(self, message: str = "Vault (the secret store) is not available.", errors: dict[str, Any] | None = None,
                  **kwargs: Any) -> None:
         # The body names Vault, so a client knows which dependency is down.
         super().__init__(message, {"service": "vault", **(errors or {})}, **kwargs)

@@ -67,5 +67,5 @@ def test_unreachable_vault_is_a_503_for_execute(app, api, create_action):
         app.config["VAULT_ADDR"] = saved
         vault._clients.clear()
     assert response.status_code == 503
-    assert response.get_json()["message"] == "The secret store is not available."
+    assert response.get_json()["message"] == "Vault (the secret store) is not available."
     assert api.get("/api/v1/executions").get_json() == []
