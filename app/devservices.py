@@ -311,6 +311,8 @@ def run() -> int:
         say("the release step failed; see above")
         return release.returncode
     port, flower_port = os.environ["PORT"], os.environ["FLOWER_PORT"]
+    # The worker's python actions and sensors reach the keys API on the local web process.
+    os.environ.setdefault("PATCHBAY_API_URL", f"http://127.0.0.1:{port}")
     user, _, password = os.environ["FLOWER_BASIC_AUTH"].partition(":")
     say("")
     say(f"API      http://127.0.0.1:{port}/api/v1")

@@ -15,6 +15,7 @@ import stat
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.engine.parameters import MASK
 from tasks.runners.base import RunContext
 from tasks.runners.common import PASSED_THROUGH
 from tasks.runners.isolation import Isolation, runtime_copy, sandbox
@@ -41,6 +42,8 @@ class SensorPoll:
     config: dict[str, Any] = field(default_factory=dict)
     values: dict[str, Any] = field(default_factory=dict)
     triggers: list[dict[str, Any]] = field(default_factory=list)
+    # {"url", "token"}: the poll's way to the keys API (tasks/sensors.py mints the token).
+    api: dict[str, str] | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -54,7 +57,10 @@ def run_poll(poll: SensorPoll, isolation: Isolation | None = None) -> PollReport
     lib = os.path.join(poll.pack_path, "sensors", "lib")
     lines: list[str] = []
 
+    token = (poll.api or {}).get("token")
+
     def emit(stream: str, line: str) -> None:
+        line = line.replace(token, MASK) if token else line  # the poll's token never reaches a log
         log.info("sensor %s %s: %s", poll.ref, stream, line)
         if stream == "stderr":
             lines[:] = [*lines[-19:], line]
@@ -75,7 +81,7 @@ def run_poll(poll: SensorPoll, isolation: Isolation | None = None) -> PollReport
         request = {
             "file": poll.file, "class_name": poll.class_name, "pack": poll.pack, "config": poll.config,
             "values": poll.values, "triggers": poll.triggers, "poll_interval": poll.poll_interval,
-            "lib_paths": [lib] if os.path.isdir(lib) else [], "channel_path": channel,
+            "lib_paths": [lib] if os.path.isdir(lib) else [], "channel_path": channel, "api": poll.api,
         }
         outcome = run_process(
             [isolation.python_interpreter(), "-I", "-X", "utf8", "-u", runtime_copy("sensor_wrapper.py")],

@@ -20,13 +20,14 @@ from app.db import db, utcnow
 from app.errors import APIError
 from app.models import Event, Pack, Rule, Sensor, Trigger
 from app.pack_paths import EntryPointOutside, locate_entry_point
-from app.services import pack_config, unit_of_work
+from app.services import pack_config, run_tokens, unit_of_work
 from app.services.events import record_event
 from app.services.pack_reader import pack_directory
 from app.services.sensors import DELETE, POLL_SENSOR, sensor_values, store_values
 from sensors.runner import PollReport, SensorPoll, run_poll
 from tasks.periodic import at_most_one, quiet_in_log
 from tasks.runners.isolation import Isolation
+from tasks.runners.python_script import datastore_api
 
 log = logging.getLogger("patchbay.sensors")
 
@@ -44,6 +45,8 @@ def poll_sensor(sensor_id: int) -> dict[str, Any]:
         db.session.rollback()  # hold no transaction open while the sensor runs
         if isinstance(poll, str):
             return {"skipped": poll}
+        token = run_tokens.mint_for_sensor(poll.ref, poll.pack, POLL_TIMEOUT)  # deleted in _record
+        poll.api = datastore_api(token)
         try:
             report = run_poll(poll, Isolation.from_config(current_app.config))
         except (OSError, RuntimeError) as exc:
@@ -85,8 +88,10 @@ def _triggers_of(sensor: Sensor) -> list[dict[str, Any]]:
 
 
 def _record(poll: SensorPoll, report: PollReport) -> dict[str, Any]:
+    run_tokens.forget((poll.api or {}).get("token"))  # the poll is over: so is its token
     sensor = db.session.get(Sensor, poll.sensor_id)
     if sensor is None:
+        unit_of_work.commit()
         return {"skipped": "the sensor was deleted during its poll"}
     events: list[Event] = []
     changes: list[tuple[str, Any]] = []

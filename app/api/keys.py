@@ -32,8 +32,9 @@ class Keys(MethodView):
         A secret's value is never in a list. Filters: `scope`, `prefix`; `user` (rbac:manage)
         lists another identity's user-scoped keys instead of one's own.
         """
-        target = service.target_for(current_principal(), "user", args.get("user"))
-        return paginate(service.visible_keys(target.owner, args), pagination_parameters)
+        principal = current_principal()
+        target = service.target_for(principal, "user", args.get("user"))
+        return paginate(service.visible_keys(target.owner, args, principal.run_scope), pagination_parameters)
 
     @requires("keys:create")
     @blp.arguments(KeyCreateSchema)
@@ -42,7 +43,9 @@ class Keys(MethodView):
     @blp.alt_response(503, description="Vault is not available (secret keys only)")
     def post(self, data):
         """Create a key (`secret: true` keeps its value in Vault only)"""
-        target = service.target_for(current_principal(), data["scope"], data.get("user"))
+        principal = current_principal()
+        target = service.target_for(principal, data["scope"], data.get("user"))
+        service.check_reach(principal, target, data["name"])
         key = service.create_key(target, data["name"], data)
         db.session.commit()
         return key
@@ -61,7 +64,9 @@ class KeyByName(MethodView):
         decrypt is audited (who read which key, never the value).
         """
         principal = current_principal()
-        key = service.get_key(service.target_for(principal, args["scope"], args.get("user")), name)
+        target = service.target_for(principal, args["scope"], args.get("user"))
+        service.check_reach(principal, target, name)
+        key = service.get_key(target, name)
         return service.decrypt(principal, key) if args["decrypt"] else key
 
     @requires("keys:update")
@@ -74,6 +79,7 @@ class KeyByName(MethodView):
         """Create or replace a key"""
         principal = current_principal()
         target = service.target_for(principal, args["scope"], args.get("user"))
+        service.check_reach(principal, target, name)
         key, created = service.put_key(principal, target, name, data)
         db.session.commit()
         return (key, 201) if created else key
@@ -84,6 +90,8 @@ class KeyByName(MethodView):
     @blp.alt_response(503, description="Vault is not available (secret keys only)")
     def delete(self, args, name):
         """Delete a key (a secret's value leaves Vault once the deletion is committed)"""
-        key = service.get_key(service.target_for(current_principal(), args["scope"], args.get("user")), name)
-        service.delete_key(key)
+        principal = current_principal()
+        target = service.target_for(principal, args["scope"], args.get("user"))
+        service.check_reach(principal, target, name)
+        service.delete_key(service.get_key(target, name))
         db.session.commit()

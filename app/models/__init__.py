@@ -9,6 +9,7 @@ from app.models.inquiry import Inquiry
 from app.models.key import Key
 from app.models.pack import Pack
 from app.models.rule import Rule
+from app.models.run_token import RunToken
 from app.models.sensor import Sensor, SensorValue
 from app.models.timer import TimerState
 from app.models.trigger import Trigger
@@ -16,6 +17,6 @@ from app.models.webhook import WebhookRequest
 
 __all__ = [
     "Action", "ApiKey", "AuditEntry", "Enforcement", "Event", "Execution", "ExecutionLogLine",
-    "Identity", "Inquiry", "Key", "Pack", "PermissionGrant", "Role", "RoleAssignment", "Rule",
+    "Identity", "Inquiry", "Key", "Pack", "PermissionGrant", "Role", "RoleAssignment", "Rule", "RunToken",
     "Sensor", "SensorValue", "TimerState", "Trigger", "WebhookRequest",
 ]

@@ -39,6 +39,7 @@ from app.security.auth_cache import (
 )
 from app.security.keys import API_KEY_HASHING, derived_key
 from app.security.principal import KeyInfo, Principal
+from app.security.run_tokens import RUN_TOKEN_HEADER, principal_for_run_token
 from app.security.tokens import is_revoked, issued_at, revocation_keys
 
 log = logging.getLogger("patchbay.auth")
@@ -246,6 +247,9 @@ def authenticate() -> Principal | None:
     """The caller's Principal, None without credentials; 401 for bad credentials."""
     if "principal" in g:
         return g.principal
+    run_token = request.headers.get(RUN_TOKEN_HEADER)
+    if run_token:
+        return principal_for_run_token(run_token)
     api_key = request.headers.get(API_KEY_HEADER)
     if api_key:
         return _from_api_key(api_key)

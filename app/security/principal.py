@@ -23,6 +23,27 @@ class KeyInfo:
     last_used_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class RunScope:
+    """What a run token (``X-Auth-Token``) speaks for: one running python action or sensor poll.
+
+    It reaches the keys API only: system keys in its pack's namespace (names starting
+    ``<pack>:`` or ``<pack>.``) and, when the run has a user, that user's own keys.
+    """
+
+    pack: str
+    user: str | None
+    execution_id: int | None = None
+    sensor_ref: str | None = None
+
+    def holds(self, name: str) -> bool:
+        """Whether the system key ``name`` is in the pack's namespace."""
+        return name.startswith((f"{self.pack}:", f"{self.pack}."))
+
+    def describe(self) -> str:
+        return f"execution {self.execution_id}" if self.execution_id is not None else f"sensor {self.sensor_ref}"
+
+
 @dataclass
 class Principal:
     identity_id: int
@@ -34,6 +55,8 @@ class Principal:
     token_jti: str | None = None
     # The verified claims of the access token used (logout revokes it until its ``exp``).
     token_claims: dict | None = None
+    # Set when the call came with a run token: what that run may reach (app/services/keys.py).
+    run_scope: RunScope | None = None
     _identity: Identity | None = field(default=None, repr=False)
 
     @property

@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Select, delete, or_, select
+from sqlalchemy import Select, delete, false, or_, select
 
 from app.db import db, utcnow
 from app.engine.key_names import key_name_problems, key_vault_path
 from app.errors import Conflict, Forbidden, NotFound, ValidationError
 from app.models import Key
-from app.security.principal import Principal
+from app.security.principal import Principal, RunScope
 from app.services import audit, unit_of_work, vault
 from app.services.identities import find_identity
 
@@ -49,7 +49,11 @@ class Target:
 
 def target_for(principal: Principal, scope: str, user: str | None) -> Target:
     """The scope and owner a caller acts on: their own user-scoped keys, or (rbac:manage)
-    another identity's with ``user``. ``user`` on a system key is refused."""
+    another identity's with ``user``. ``user`` on a system key is refused. A run token reaches
+    its own user's keys only: another identity's are as absent as missing ones."""
+    run = principal.run_scope
+    if run is not None and scope == "user" and user and user != principal.name:
+        raise NotFound(f"The user key does not exist for {run.describe()}.")
     if scope == "system":
         if user:
             raise ValidationError("The request is not valid.", {"user": ["Only user-scoped keys have an owner."]})
@@ -62,6 +66,18 @@ def target_for(principal: Principal, scope: str, user: str | None) -> Target:
     if find_identity(user) is None:
         raise ValidationError("The request is not valid.", {"user": [f"{user!r} does not exist."]})
     return Target("user", user)
+
+
+def check_reach(principal: Principal, target: Target, name: str) -> None:
+    """A run token reaches system keys in its pack's namespace only (403 for the rest), and
+    user-scoped keys only when its run has a user (a sensor's has none)."""
+    run = principal.run_scope
+    if run is not None and target.scope == "user" and run.user is None:
+        raise NotFound(f"The user key does not exist for {run.describe()}.")
+    if run is not None and target.scope == "system" and not run.holds(name):
+        raise Forbidden(f"The token of {run.describe()} reaches the system keys of pack {run.pack!r} only "
+                        f"(names starting '{run.pack}:' or '{run.pack}.') and its user's own keys.",
+                        {"name": [f"not in pack {run.pack!r}"]})
 
 
 def check_name(name: str) -> None:
@@ -112,15 +128,21 @@ def decrypt(principal: Principal, key: Key) -> Key:
             raise Forbidden(f"Reading a secret value needs the {DECRYPT} permission.", {"permission": DECRYPT})
         key.decrypted = key_value(key)  # type: ignore[attr-defined]
         # Who read which key; never the value.
+        run = principal.run_scope
         audit.record_audit(DECRYPT, "keys", key.name, status_code=200,
-                           details={"scope": key.scope, "user": key.owner})
+                           details={"scope": key.scope, "user": key.owner, **({"run": run.describe()} if run else {})})
     return key
 
 
-def visible_keys(target_owner: str, args: dict[str, Any]) -> Select:
-    """System keys and ``target_owner``'s user-scoped keys (or one scope), live only, by name."""
+def visible_keys(target_owner: str, args: dict[str, Any], run: RunScope | None = None) -> Select:
+    """System keys and ``target_owner``'s user-scoped keys (or one scope), live only, by name;
+    for a run token, only the system keys in its pack's namespace."""
     system = (Key.scope == "system") & Key.owner.is_(None)
     user = (Key.scope == "user") & (Key.owner == target_owner)
+    if run is not None:
+        system &= Key.name.startswith(f"{run.pack}:", autoescape=True) | Key.name.startswith(f"{run.pack}.",
+                                                                                           autoescape=True)
+        user = user if run.user is not None else false()
     scope = args.get("scope")
     query = select(Key).where(system if scope == "system" else user if scope == "user" else or_(system, user))
     if args.get("prefix"):

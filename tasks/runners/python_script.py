@@ -2,9 +2,10 @@
 
 The child is ``python -I -X utf8 -u python_wrapper.py`` as the action's user: isolated mode
 ignores PYTHON* variables, the user site and the current directory; the wrapper puts the
-pack's own paths on ``sys.path``. Parameters, config and datastore values go in on stdin
-(never on a command line or in the environment), the outcome comes back in a file in the
-action's private directory, and prints stream as log lines.
+pack's own paths on ``sys.path``. Parameters, config and the run token the action's
+datastore calls use (with the API's address: ``ST2_AUTH_TOKEN``/``ST2_API_URL``) go in on
+stdin, never on a command line or in the environment another user could read; the outcome
+comes back in a file in the action's private directory, and prints stream as log lines.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import json
 import os
 import stat
 from typing import Any
+
+from flask import current_app, has_app_context
 
 from tasks.runners.base import FAILED, SUCCEEDED, RunContext, Runner, RunResult, register
 from tasks.runners.common import (
@@ -55,6 +58,12 @@ def read_outcome(path: str) -> dict[str, Any] | None:
     return outcome if isinstance(outcome, dict) and outcome.get("status") in (SUCCEEDED, FAILED) else None
 
 
+def datastore_api(token: str | None) -> dict[str, str] | None:
+    """What the child needs to reach the keys API (``ST2_API_URL`` and ``ST2_AUTH_TOKEN``), if it may."""
+    url = current_app.config.get("PATCHBAY_API_URL") if has_app_context() else ""
+    return {"url": f"{url}/api/v1", "token": token} if url and token else None
+
+
 @register
 class PythonScriptRunner(Runner):
     name = "python-script"
@@ -75,7 +84,7 @@ class PythonScriptRunner(Runner):
                 runtime_copy("st2compat")  # the wrapper finds it beside itself
                 request = {
                     "file": path, "parameters": action_parameters(ctx), "config": ctx.config,
-                    "datastore": ctx.datastore, "pack": ctx.pack,
+                    "datastore": ctx.datastore, "pack": ctx.pack, "api": datastore_api(ctx.api_token),
                     "lib_paths": [lib] if os.path.isdir(lib) else [],
                     "result_path": os.path.join(box.scratch, "outcome.json"),
                 }

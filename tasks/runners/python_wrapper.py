@@ -1,8 +1,8 @@
 """Runs inside the python-script child process: load the action file, call run(), report.
 
 Started as a file (``python -u python_wrapper.py``), never imported by Patchbay, and it
-imports nothing from Patchbay. The request arrives as JSON on stdin (so parameters and
-secrets never show in ``ps``); the outcome is written as JSON to the file the request
+imports nothing from Patchbay. The request arrives as JSON on stdin (so parameters,
+secrets and the run token never show in ``ps`` or ``/proc/<pid>/environ``); the outcome is written as JSON to the file the request
 names, so the action's own prints stay ordinary log lines.
 """
 
@@ -57,10 +57,11 @@ def main() -> int:
     sys.path[:0] = [os.path.dirname(path), *request.get("lib_paths", []), ST2COMPAT]
 
     import st2common.runners.base_action as base_action
-    from patchbay_child import load_module
+    from patchbay_child import hand_over, load_module
 
     base_action.DATASTORE.update(request.get("datastore") or {})
     base_action.PACK = request.get("pack", "")
+    base_action.API.update(hand_over(request.get("api")))
     try:
         instance = instantiate(action_class(load_module(path, "patchbay_action")), request.get("config") or {})
         outcome = outcome_of(instance.run(**request.get("parameters", {})))

@@ -1,8 +1,9 @@
 """Runs inside a sensor poll's child process: load the sensor class, poll once, report.
 
 Started as a file (``python -I -u sensor_wrapper.py``), never imported by Patchbay, and it
-imports nothing from Patchbay. The request arrives as JSON on stdin; dispatched events and
-value writes go as JSON lines to the channel file the request names (sensors/runner.py
+imports nothing from Patchbay. The request arrives as JSON on stdin, with the poll's run
+token for the keys API when the worker has one; dispatched events (and, without a token,
+value writes) go as JSON lines to the channel file the request names (sensors/runner.py
 reads it after the poll); prints and log records are ordinary log lines.
 """
 
@@ -39,11 +40,13 @@ def main() -> int:
     path = request["file"]
     sys.path[:0] = [os.path.dirname(path), *request.get("lib_paths", []), ST2COMPAT]
 
-    from patchbay_child import load_module
+    from patchbay_child import hand_over, load_module
+    from st2common.services.datastore import from_request
     from st2reactor.sensor.base import PollingSensor, SensorService
 
+    api = from_request(hand_over(request.get("api")), f"{request['pack']}.{request['class_name']}:")
     with open(request["channel_path"], "a", encoding="utf-8") as channel:
-        service = SensorService(channel, dict(request.get("values") or {}), request["pack"], request["class_name"])
+        service = SensorService(channel, dict(request.get("values") or {}), request["pack"], request["class_name"], api)
         try:
             cls = getattr(load_module(path, "patchbay_sensor"), request["class_name"], None)
             if not inspect.isclass(cls) or not (issubclass(cls, PollingSensor) or callable(getattr(cls, "poll", None))):

@@ -19,3 +19,13 @@ def load_module(path: str, prefix: str) -> Any:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def hand_over(api: Any) -> dict[str, str]:
+    """The run's way to the keys API, also where StackStorm code looks for it: ``ST2_AUTH_TOKEN``
+    and ``ST2_API_URL`` in ``os.environ``. Set here, in the process (it came on stdin), they are
+    not in ``/proc/<pid>/environ``; processes the action starts inherit them, as its own."""
+    if not (isinstance(api, dict) and api.get("url") and api.get("token")):
+        return {}
+    os.environ["ST2_AUTH_TOKEN"], os.environ["ST2_API_URL"] = api["token"], api["url"]
+    return {"url": api["url"], "token": api["token"]}

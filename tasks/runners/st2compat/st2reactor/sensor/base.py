@@ -2,10 +2,12 @@
 
 Patchbay runs a polling sensor one poll at a time, each in a fresh child process:
 ``setup()``, ``add_trigger()`` for each rule on its trigger types, ``poll()``, ``cleanup()``.
-What lasts between polls is what the sensor stores with ``set_value`` (its cursor). The
-sensor service talks to Patchbay through a file of JSON lines (dispatched events, value
-writes) read after the poll; values are seeded from the request, so the child holds no
-database or Vault credentials.
+What lasts between polls is what the sensor stores with ``set_value`` (its cursor). Events
+go to Patchbay through a file of JSON lines read after the poll. Values are Patchbay's keys,
+read and written through the API with the poll's token (st2common/services/datastore.py);
+a poll given no token (a worker without PATCHBAY_API_URL) keeps them in the sensor's own
+store instead, seeded from the request and written through the same file. The child holds
+no database or Vault credentials either way.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import logging
 from typing import IO, Any
 
 from st2common.runners.base_action import stderr_logger
+from st2common.services.datastore import DatastoreService
 
 __all__ = ["PollingSensor", "Sensor", "SensorService"]
 
@@ -23,10 +26,12 @@ __all__ = ["PollingSensor", "Sensor", "SensorService"]
 class SensorService:
     """StackStorm's ``sensor_service``: dispatch, datastore values, loggers."""
 
-    def __init__(self, channel: IO[str], values: dict[str, Any], pack: str, class_name: str) -> None:
+    def __init__(self, channel: IO[str], values: dict[str, Any], pack: str, class_name: str,
+                 api: DatastoreService | None = None) -> None:
         self._channel = channel
         self._values = values
-        self._prefix = f"{pack}.{class_name}:"
+        self._prefix = f"{pack}.{class_name}:"  # StackStorm's: local to the pack and class
+        self._api = api
 
     def _send(self, message: dict[str, Any]) -> None:
         self._channel.write(json.dumps(message, default=str) + "\n")
@@ -46,22 +51,30 @@ class SensorService:
         self.dispatch(trigger, payload)
 
     def get_value(self, name: str, local: bool = True, scope: str = "system", decrypt: bool = False) -> Any:
+        if self._api is not None:
+            return self._api.get_value(name, local=local, scope=scope, decrypt=decrypt)
         return self._values.get(self._key(name, local))
 
     def set_value(self, name: str, value: Any = None, ttl: int | None = None, local: bool = True,
                   scope: str = "system", encrypt: bool = False) -> bool:
+        if self._api is not None:
+            return self._api.set_value(name, value, ttl=ttl, local=local, scope=scope, encrypt=encrypt)
         key = self._key(name, local)
         self._values[key] = value
         self._send({"op": "set", "name": key, "value": value})
         return True
 
     def delete_value(self, name: str, local: bool = True, scope: str = "system") -> bool:
+        if self._api is not None:
+            return self._api.delete_value(name, local=local, scope=scope)
         key = self._key(name, local)
         existed = self._values.pop(key, None) is not None
         self._send({"op": "delete", "name": key})
         return existed
 
-    def list_values(self, local: bool = True, prefix: str | None = None) -> list[dict[str, Any]]:
+    def list_values(self, local: bool = True, prefix: str | None = None) -> list[Any]:
+        if self._api is not None:
+            return self._api.list_values(local=local, prefix=prefix)
         start = self._key(prefix or "", local)
         return [{"name": k, "value": v} for k, v in sorted(self._values.items()) if k.startswith(start)]
 

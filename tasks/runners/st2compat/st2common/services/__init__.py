@@ -1,0 +1,1 @@
+"""StackStorm's ``st2common.services`` names that Patchbay actions and sensors use."""
