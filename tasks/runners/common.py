@@ -97,11 +97,21 @@ def extra_env(ctx: RunContext) -> dict[str, Any]:
     return env
 
 
+def strip_shell_chars(text: str) -> str:
+    """StackStorm's ``strip_shell_chars``: the output without its one last line ending, so
+    ``result().stdout`` of ``echo hi`` is ``hi`` (the log keeps every line as it came)."""
+    if text.endswith("\n"):
+        text = text[:-1]
+    return text[:-1] if text.endswith("\r") else text
+
+
 def shell_result(outcome: ProcessOutcome, ctx: RunContext) -> RunResult:
-    """The result StackStorm's shell runners give: output, return code, succeeded/failed."""
+    """The result StackStorm's shell runners give: output (its last line ending stripped, as
+    StackStorm does), return code, succeeded/failed."""
     ok = outcome.status is None and outcome.return_code == 0
     result: dict[str, Any] = {
-        "stdout": outcome.stdout, "stderr": outcome.stderr, "return_code": outcome.return_code,
+        "stdout": strip_shell_chars(outcome.stdout), "stderr": strip_shell_chars(outcome.stderr),
+        "return_code": outcome.return_code,
         "succeeded": ok, "failed": not ok,
     }
     if outcome.truncated:

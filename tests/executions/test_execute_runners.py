@@ -162,12 +162,12 @@ def test_rerun_renders_defaults_afresh_and_keeps_literal_values_literal(app, wor
         "cmd": {"default": "echo hello {{ name }}"},
     })
     first = worker_api.post(f"/api/v1/actions/{ref}/execute", json={"parameters": {"name": "ann"}}).get_json()
-    assert wait_until_done(worker_api, first["id"])["result"]["stdout"] == "hello ann\n"
+    assert wait_until_done(worker_api, first["id"])["result"]["stdout"] == "hello ann"
 
     renamed = worker_api.post(f"/api/v1/executions/{first['id']}/rerun", json={"parameters": {"name": "bob"}})
 
     assert renamed.status_code == 201
-    assert wait_until_done(worker_api, renamed.get_json()["id"])["result"]["stdout"] == "hello bob\n"
+    assert wait_until_done(worker_api, renamed.get_json()["id"])["result"]["stdout"] == "hello bob"
 
     # As a rule passes them: values rendered from the event already, kept literal.
     with app.test_request_context():
@@ -175,9 +175,9 @@ def test_rerun_renders_defaults_afresh_and_keeps_literal_values_literal(app, wor
                                                 rule_ref="demo.on_event")
         unit_of_work.commit()  # its message goes after the commit
         rule_id = from_rule.id
-    assert wait_until_done(worker_api, rule_id)["result"]["stdout"] == "hello {{ 6 * 7 }}\n"
+    assert wait_until_done(worker_api, rule_id)["result"]["stdout"] == "hello {{ 6 * 7 }}"
     rerun = worker_api.post(f"/api/v1/executions/{rule_id}/rerun", json={}).get_json()
-    assert wait_until_done(worker_api, rerun["id"])["result"]["stdout"] == "hello {{ 6 * 7 }}\n"
+    assert wait_until_done(worker_api, rerun["id"])["result"]["stdout"] == "hello {{ 6 * 7 }}"
 
 
 def test_values_given_to_execute_are_data_not_templates(worker_api, make_action, committed_db):
@@ -195,5 +195,5 @@ def test_values_given_to_execute_are_data_not_templates(worker_api, make_action,
                             json={"parameters": {"name": "{{ config.api_key | reverse }}"}}).get_json()
     done = wait_until_done(worker_api, probe["id"])
     assert done["status"] == "succeeded"
-    assert done["result"]["stdout"] == "hello {{ config.api_key | reverse }}\n"
+    assert done["result"]["stdout"] == "hello {{ config.api_key | reverse }}"
     assert "eulav-gifnoc" not in json.dumps(done)

@@ -266,5 +266,5 @@ def test_nul_characters_in_the_output_do_not_keep_the_execution_from_ending(work
 
     done = wait_until_done(worker_api, created["id"])
     assert done["status"] == "succeeded"
-    assert done["result"]["stdout"] == "a\ufffdb\nfine\n"
+    assert done["result"]["stdout"] == "a\ufffdb\nfine"
     assert [i["line"] for i in lines_of(worker_api, created["id"])] == ["a\ufffdb", "fine"]

@@ -148,7 +148,7 @@ def test_a_secret_of_the_pack_config_rendered_into_a_parameter_is_masked(worker_
     done = wait_until_done(worker_api, created["id"])
     assert done["status"] == "succeeded", done["error"]
     assert done["parameters"]["cmd"] == "echo key=******** region=eu-west"
-    assert done["result"]["stdout"] == "key=******** region=eu-west\n"
+    assert done["result"]["stdout"] == "key=******** region=eu-west"
     lines = worker_api.get(f"/api/v1/executions/{created['id']}/logs").get_json()
     assert [item["line"] for item in lines] == ["key=******** region=eu-west"]
     assert SECRET not in worker_api.get("/api/v1/executions").get_data(as_text=True)

@@ -43,7 +43,7 @@ def test_a_parameter_default_reads_a_plain_key(worker_api, make_action, stored):
     done = run(worker_api, ref)
 
     assert done["status"] == "succeeded", done
-    assert done["result"]["stdout"] == "hello world\n"
+    assert done["result"]["stdout"] == "hello world"
 
 
 def test_a_decrypted_secret_runs_and_is_masked_everywhere_it_is_shown(worker_api, make_action, stored):
@@ -53,7 +53,7 @@ def test_a_decrypted_secret_runs_and_is_masked_everywhere_it_is_shown(worker_api
     done = run(worker_api, ref)
 
     assert done["status"] == "succeeded", done
-    assert done["result"]["stdout"] == "token=********\n"
+    assert done["result"]["stdout"] == "token=********"
     assert TOKEN not in str(worker_api.get(f"/api/v1/executions/{done['id']}").get_json())
     assert lines(worker_api, done["id"]) == ["token=********"]
 
@@ -91,7 +91,7 @@ def test_values_given_to_a_manual_execution_stay_data(worker_api, make_action, s
     done = run(worker_api, ref, cmd=f"echo '{{{{ kv.system.{stored['token']} | decrypt_kv }}}}'")
 
     assert done["status"] == "succeeded"
-    assert done["result"]["stdout"] == f"{{{{ kv.system.{stored['token']} | decrypt_kv }}}}\n"
+    assert done["result"]["stdout"] == f"{{{{ kv.system.{stored['token']} | decrypt_kv }}}}"
 
 
 def test_a_rule_sends_a_decrypted_secret_masked(deploy_setup, stored):  # noqa: F811 - fixture
@@ -105,5 +105,5 @@ def test_a_rule_sends_a_decrypted_secret_masked(deploy_setup, stored):  # noqa: 
     execution_id = wait_for(lambda: api.get(f"/api/v1/enforcements/{enforcement['id']}").json.get("execution"))["id"]
     done = wait_until_done(api, execution_id)
     assert done["status"] == "succeeded", done
-    assert done["result"]["stdout"] == "7 ********\n"
+    assert done["result"]["stdout"] == "7 ********"
     assert TOKEN not in str(done) and lines(api, execution_id) == ["7 ********"]

@@ -205,7 +205,7 @@ def test_a_uid_that_cannot_be_cleared_keeps_the_runs_outcome_and_is_not_handed_o
     # From now on the uid seems to keep a process that will not die.
     monkeypatch.setattr(isolation, "_processes_of", lambda uid: [2**22 + 1] if uid == 62530 else real(uid))
     result = get_runner("local-shell-cmd").run(make_ctx("local-shell-cmd", {"cmd": "echo ran"}, isolation=single))
-    assert result.status == SUCCEEDED and result.result["stdout"] == "ran\n"
+    assert result.status == SUCCEEDED and result.result["stdout"] == "ran"
     with pytest.raises(IsolationError, match="survive SIGKILL; it is not handed out"):
         with sandbox(single, 2):
             pass

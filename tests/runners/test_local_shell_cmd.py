@@ -15,7 +15,7 @@ RUNNER = get_runner("local-shell-cmd")
 def test_success_gives_output_and_return_code(make_ctx, log):
     result = RUNNER.run(make_ctx("local-shell-cmd", {"cmd": "echo hello; echo oops >&2"}))
     assert result.status == SUCCEEDED
-    assert result.result == {"stdout": "hello\n", "stderr": "oops\n", "return_code": 0,
+    assert result.result == {"stdout": "hello", "stderr": "oops", "return_code": 0,
                              "succeeded": True, "failed": False}
     assert log.lines == [("stdout", "hello"), ("stderr", "oops")]
 
@@ -23,8 +23,17 @@ def test_success_gives_output_and_return_code(make_ctx, log):
 def test_nonzero_exit_fails(make_ctx):
     result = RUNNER.run(make_ctx("local-shell-cmd", {"cmd": "echo partial; exit 3"}))
     assert result.status == FAILED
-    assert result.result["return_code"] == 3 and result.result["stdout"] == "partial\n"
+    assert result.result["return_code"] == 3 and result.result["stdout"] == "partial"
     assert result.error == "The process exited with code 3."
+
+
+def test_only_the_one_last_line_ending_leaves_the_result(make_ctx, log):
+    # As StackStorm's strip_shell_chars: one "\n" (or "\r\n") goes, the rest stays; the log
+    # still has every line.
+    result = RUNNER.run(make_ctx("local-shell-cmd", {"cmd": r"printf 'a\n\n'; printf 'x\r\n' >&2"}))
+    assert result.status == SUCCEEDED
+    assert (result.result["stdout"], result.result["stderr"]) == ("a\n", "x")
+    assert log.of("stdout") == ["a", ""] and log.of("stderr") == ["x"]
 
 
 def test_missing_cmd_and_bad_cwd_fail_clearly(make_ctx, tmp_path):

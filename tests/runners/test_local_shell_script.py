@@ -45,14 +45,14 @@ def test_stackstorm_entry_point_relative_to_actions(make_ctx, log, tmp_path):
     write_script(tmp_path / "pack" / "actions" / "hi.sh", "echo hi from actions\n", executable=False)
     result = RUNNER.run(make_ctx("local-shell-script", entry_point="hi.sh"))
     assert result.status == SUCCEEDED  # not executable: run through bash
-    assert result.result["stdout"] == "hi from actions\n"
+    assert result.result["stdout"] == "hi from actions"
 
 
 def test_failure_exit_code(make_ctx, tmp_path):
     write_script(tmp_path / "pack" / "fail.sh", "#!/bin/sh\necho nope >&2\nexit 7\n")
     result = RUNNER.run(make_ctx("local-shell-script", entry_point="fail.sh"))
     assert result.status == FAILED
-    assert result.result["return_code"] == 7 and result.result["stderr"] == "nope\n"
+    assert result.result["return_code"] == 7 and result.result["stderr"] == "nope"
 
 
 def test_entry_points_outside_the_pack_are_refused(make_ctx, tmp_path):

@@ -72,7 +72,7 @@ def test_integers_and_allowed_options_still_run(operator_api, make_action, marke
     arith = shell_action(make_action, "sum", "echo $(( {{ n }} + 1 ))")
     flags = shell_action(make_action, "flags", "printf '%s|' {{ n }}", allow_options=True)
     done = wait_until_done(operator_api, execute(operator_api, arith, "41"), 60)
-    assert done["status"] == "succeeded" and done["result"]["stdout"] == "42\n"
+    assert done["status"] == "succeeded" and done["result"]["stdout"] == "42"
     done = wait_until_done(operator_api, execute(operator_api, flags, f"-n; touch {marker}"), 60)
     assert done["status"] == "succeeded" and done["result"]["stdout"] == f"-n; touch {marker}|"
     assert not marker.exists()
