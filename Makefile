@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test install lint bench bench-events bench-lists clean
+.PHONY: run test install lint bench bench-events bench-lists bench-workflows clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -28,6 +28,9 @@ bench: install
 
 bench-events: install
 	$(PY) -m bench.events
+
+bench-workflows: install
+	$(PY) -m bench.workflows $(BENCH_ARGS)
 
 bench-lists: install
 	$(PY) -m bench.lists

@@ -9,3 +9,12 @@ PLAIN_NOOP = "bench.plain_noop"
 @celery.task(name=PLAIN_NOOP, queue="actions")
 def plain_noop() -> dict:
     return {}
+
+
+PLAIN_JOIN = "bench.plain_join"
+
+
+@celery.task(name=PLAIN_JOIN, queue="actions")
+def plain_join(results: list) -> int:
+    """A chord's body: how many header tasks it joined."""
+    return len(results)

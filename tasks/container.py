@@ -28,12 +28,13 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import select, update
 
-from app.db import db
+from app.db import db, utcnow
 from app.engine.parameters import (
     MASK,
     SECRET_HEADERS,
@@ -43,6 +44,7 @@ from app.engine.parameters import (
     secret_names,
     value_errors,
 )
+from app.engine.runner_types import WORKFLOW_RUNNERS
 from app.engine.templates import TemplateError, render_parameters, shell_parameters
 from app.errors import APIError
 from app.extensions import redis_client
@@ -53,11 +55,23 @@ from app.models.execution import (
     CANCELED,
     CANCELING,
     FAILED,
+    PAUSED,
+    PAUSING,
+    SCHEDULED,
+    SUCCEEDED,
     TERMINAL,
     TIMEOUT,
     WAITING_ON_CHILDREN,
 )
-from app.services import execution_logs, executions, inquiries, pack_config, unit_of_work, vault
+from app.services import (
+    execution_logs,
+    executions,
+    inquiries,
+    pack_config,
+    run_tokens,
+    unit_of_work,
+    vault,
+)
 from app.services import execution_transitions as transitions
 from app.services.execution_transitions import requested_parameters
 from app.services.key_templates import Datastore
@@ -65,7 +79,7 @@ from app.services.masking import add_secret_strings, mask_text, mask_value, secr
 from app.services.pack_reader import pack_directory
 from tasks import execution_watch
 from tasks.execution_watch import CancelWatch, Heartbeat
-from tasks.runners.base import WAITING, ChildState, RunContext, RunResult
+from tasks.runners.base import WAITING, WAITING_RUNNERS, ChildState, RunContext, RunResult
 from tasks.runners.isolation import Isolation
 from tasks.runners.registry import get_runner
 
@@ -129,8 +143,9 @@ class ExecutionContainer:
         ).first() if execution.action_id else None
         db.session.commit()
         seen = execution.wakeups
+        position = None  # where the log stands after a round whose wait was refused
         for _ in range(MAX_ROUNDS):
-            run = _Run(execution, found, resuming)
+            run = _Run(execution, found, resuming, position)
             outcome = run.execute()
             if outcome.status == WAITING:
                 waited = self._wait(run, outcome, seen)
@@ -143,7 +158,7 @@ class ExecutionContainer:
                 db.session.rollback()
                 if row.status in TERMINAL or row.waiting_on is not None:
                     return Outcome(execution.id, True, "already ended", None, execution.action_ref)
-                seen, resuming = row.wakeups, True
+                seen, resuming, position = row.wakeups, True, run.writer.position()
                 continue
             return self._end(run, outcome)
         # Woken MAX_ROUNDS times while working: leave it running; its next wake goes on.
@@ -154,7 +169,8 @@ class ExecutionContainer:
         """Record the wait; ``waiting`` (or ``canceled``: a cancel that raced the runner ended
         it), or None if refused."""
         execution = run.execution
-        context = {**run.context(), RUNNER_STATE: outcome.state or {},
+        # A decrypted secret the runner kept (a workflow's published value) is stored masked.
+        context = {**run.context(), RUNNER_STATE: mask_value(outcome.state or {}, run.hidden),
                    LOG_POSITION: run.writer.position()}
         status = transitions.wait(execution.id, outcome.waiting_on or WAITING_ON_CHILDREN, seen, context)
         if status is None:
@@ -164,6 +180,8 @@ class ExecutionContainer:
             unit_of_work.commit()
             log.info("execution %s canceled", execution.id)
             return CANCELED
+        if status == PAUSED and execution.parent_id:
+            executions.wake([execution.parent_id])  # a pausing parent may now be paused too
         unit_of_work.commit()
         log.info("execution %s waits on %s", execution.id, outcome.waiting_on)
         return "waiting"
@@ -175,6 +193,10 @@ class ExecutionContainer:
         # A run that wrote nothing (a noop) has nothing in Redis to move.
         truncated = (execution_logs.persist_lines(writer.client, execution.id, writer.unsent) or writer.truncated
                      if writer.seq or writer.unsent else False)
+        if outcome.state is not None:
+            # What a runner keeps past its end (a workflow's state, for a rerun from a task).
+            db.session.execute(update(Execution).where(Execution.id == execution.id).values(
+                context={**run.context(), RUNNER_STATE: mask_value(outcome.state, run.hidden)}))
         finished = transitions.finish(execution.id, outcome.status, result, error, truncated)
         if finished is None:
             db.session.rollback()
@@ -183,8 +205,10 @@ class ExecutionContainer:
             return Outcome(execution.id, True, "already ended", None, execution.action_ref)
         status, listened = finished
         executions.create_retry(execution, status, run.policy)
+        # A child that succeeded in a chord leaves its parent's wake to the chord's callback.
+        in_chord = status == SUCCEEDED and (execution.context or {}).get("chord")
         executions.ended([execution.id], secrets=run.had_secrets, logs=False, listened=listened,
-                         parents=[execution.parent_id] if execution.parent_id else [])
+                         parents=[execution.parent_id] if execution.parent_id and not in_chord else [])
         unit_of_work.commit()
         log.info("execution %s ended %s", execution.id, status)
         return Outcome(execution.id, True, status, error, execution.action_ref)
@@ -193,7 +217,8 @@ class ExecutionContainer:
 class _Run:
     """One pass of the runner over an execution (its first run, or one resume)."""
 
-    def __init__(self, execution: Execution, found: Any, resuming: bool) -> None:
+    def __init__(self, execution: Execution, found: Any, resuming: bool,
+                 position: dict[str, Any] | None = None) -> None:
         self.execution = execution
         self.found = found
         self.resuming = resuming
@@ -202,8 +227,12 @@ class _Run:
         self.policy = executions.retry_policy(found[0] if found else None)
         config = current_app.config
         self.writer = execution_logs.LogWriter(redis_client(), execution.id, config["EXECUTION_LOG_MAX_BYTES"], [])
-        self.writer.resume_at((execution.context or {}).get(LOG_POSITION))
-        self.children = _Children(execution)
+        # The lines of a round whose wait was refused are in Redis already: number on after them.
+        self.writer.resume_at(position or (execution.context or {}).get(LOG_POSITION))
+        self.children = _Children(execution, self.hidden)
+        # The datastore (st2kv too), read as the execution's user; a secret read through
+        # `| decrypt_kv` (or a workflow's st2kv(..., decrypt=true)) is masked like a secret parameter.
+        self.kv = Datastore(execution.user, lambda value: add_secret_strings(self.hidden, {"kv": value}))
 
     def context(self) -> dict[str, Any]:
         return dict(self.execution.context or {})
@@ -221,14 +250,15 @@ class _Run:
                 # Canceled while it waited: run nothing more; it ends once its children have.
                 return self._settle(RunResult(CANCELED, {}, None))
             action, pack = self.found
-            schema = executions.parameter_schema(action)
+            schema = executions.parameter_schema(action, execution)
             secrets = self._secrets(schema)
             config, config_secrets = pack_config.runtime(pack)
-            self.hidden = secret_strings({**secrets, **config_secrets})
+            self.hidden[:] = secret_strings({**secrets, **config_secrets})
             self.writer.secrets = self.hidden
             ctx = self._context(action, pack, config, schema, secrets, watch)
             runner = get_runner(execution.runner_type)
             outcome = runner.resume(ctx) if self.resuming else runner.run(ctx)
+            self.children.send()
             return self._settle(outcome)
         except (TemplateError, ValueError, MissingSecret) as exc:  # VaultUnavailable below: an APIError
             return RunResult(FAILED, {}, str(exc))
@@ -274,14 +304,18 @@ class _Run:
                  secrets: dict[str, Any], watch: CancelWatch) -> RunContext:
         execution = self.execution
         parameters = self._render(schema, secrets, config)
+        timeout = float(execution.timeout or current_app.config["EXECUTION_DEFAULT_TIMEOUT"])
+        api_token = run_tokens.mint_for_execution(execution, timeout)  # python actions' way to the keys API
+        self.hidden.extend([api_token] if api_token else [])  # masked wherever it could show
         return RunContext(
             execution_id=execution.id, action_ref=execution.action_ref, pack=execution.pack_name,
             runner_type=execution.runner_type, entry_point=action.entry_point or "",
             pack_path=_pack_dir(pack), parameters=parameters, parameter_schema=schema,
-            timeout=float(execution.timeout or current_app.config["EXECUTION_DEFAULT_TIMEOUT"]),
-            emit=self.writer.emit, is_canceled=watch, config=config, isolation=_isolation(),
+            timeout=timeout, emit=self.writer.emit, is_canceled=watch, config=config, isolation=_isolation(),
+            api_token=api_token,
             state=dict((execution.context or {}).get(RUNNER_STATE) or {}),
             children=self.children, people=_People(execution), canceling=execution.status == CANCELING,
+            pausing=execution.status == PAUSING, kv=self.kv,
         )
 
     def _render(self, schema: dict[str, Any], secrets: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
@@ -298,9 +332,7 @@ class _Run:
             "event": own.get("event", {}),
             "execution": {"id": execution.id, "action": execution.action_ref, "pack": execution.pack_name,
                           "user": execution.user, "rule": execution.rule_ref, "attempt": execution.attempt},
-            # The datastore (st2kv too), read as the execution's user; a secret read through
-            # `| decrypt_kv` is masked like a secret parameter.
-            "kv": Datastore(execution.user, lambda value: add_secret_strings(self.hidden, {"kv": value})),
+            "kv": self.kv,
         }
         rendered = render_parameters(schema, values, context,
                                      shell_quote=shell_parameters(execution.runner_type),
@@ -328,29 +360,59 @@ class _Run:
 
 
 class _Children:
-    """``ctx.children``: child executions of the running one."""
+    """``ctx.children``: child executions of the running one.
 
-    def __init__(self, execution: Execution) -> None:
+    Created in the transaction that records the parent's outcome: if that is refused or rolled
+    back, the children never existed and no message was sent for them. What one step started
+    goes out together after the commit (``executions.send_children``: a chord for plain actions).
+    """
+
+    def __init__(self, execution: Execution, hidden: list[str]) -> None:
         self.execution = execution
+        self.hidden = hidden  # the parent's secret strings: a child given one keeps it secret
         self.started = 0
+        self._actions: dict[str, Action] = {}
+        self._together: list[Execution] = []
+        self._alone: list[Execution] = []
+        self._delays: dict[int, float] = {}
 
-    def start(self, action_ref: str, parameters: dict[str, Any], task_name: str | None = None) -> int:
-        # Created in the transaction that records the parent's outcome: if that is refused or
-        # rolled back, the children never existed and no message was sent for them.
-        action = executions.action_for_execute(action_ref)
+    def start(self, action_ref: str, parameters: dict[str, Any], task_name: str | None = None,
+              item_index: int | None = None, delay: float | None = None) -> int:
+        action = self._actions.get(action_ref)
+        if action is None:
+            action = self._actions[action_ref] = executions.action_for_execute(action_ref)
+        context: dict[str, Any] = {"parent": self.execution.id, "task_name": task_name}
+        if self.execution.runner_type in WORKFLOW_RUNNERS:
+            context["in_workflow"] = True
+        # A plain action's end is counted by the chord's callback; a child that may wait itself
+        # (a workflow, an inquiry) or starts later is sent alone and wakes the parent itself.
+        together = not delay and action.runner_type not in WAITING_RUNNERS
+        if together:
+            context["chord"] = True
         child = executions.create_execution(action, parameters, user=self.execution.user, parent=self.execution,
-                                            task_name=task_name,
-                                            context={"parent": self.execution.id, "task_name": task_name})
+                                            task_name=task_name, item_index=item_index, context=context, send=False,
+                                            secret_values=self.hidden)
+        (self._together if together else self._alone).append(child)
+        if delay:
+            # Scheduled, so the sweeper does not take it for a lost message before it is due.
+            child.status, child.scheduled_at = SCHEDULED, utcnow() + timedelta(seconds=float(delay))
+            self._delays[child.id] = float(delay)
         self.started += 1
         return child.id
 
-    def states(self) -> list[ChildState]:
-        rows = db.session.execute(
-            select(Execution.id, Execution.task_name, Execution.status, Execution.result, Execution.error)
-            .where(Execution.parent_id == self.execution.id).order_by(Execution.id)
-        ).all()
+    def send(self) -> None:
+        """Queue what this step started, once its transaction commits."""
+        if self._together or self._alone:
+            executions.send_children(self.execution.id, self._together, self._alone, self._delays)
+        self._together, self._alone, self._delays = [], [], {}
+
+    def states(self, ids: list[int] | None = None) -> list[ChildState]:
+        query = (select(Execution.id, Execution.task_name, Execution.status, Execution.result, Execution.error)
+                 .where(Execution.parent_id == self.execution.id).order_by(Execution.id))
+        if ids is not None:
+            query = query.where(Execution.id.in_(ids))
         return [ChildState(row.id, row.task_name, row.status, row.result, row.error, row.status in TERMINAL)
-                for row in rows]
+                for row in db.session.execute(query).all()]
 
 
 class _People:

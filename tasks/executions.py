@@ -23,7 +23,7 @@ from app.db import db
 from app.logging import execution_id_var, request_id_var
 from app.models import Execution
 from app.models.execution import CANCELED
-from app.services import queue
+from app.services import executions, queue
 from tasks.container import FAILURE_STATUSES, ExecutionContainer, Outcome
 
 log = logging.getLogger("patchbay.executions")
@@ -47,6 +47,17 @@ def run_execution(self, execution_id: int) -> dict[str, Any]:
 @shared_task(name=queue.RESUME_EXECUTION, bind=True, acks_late=True, reject_on_worker_lost=True,
              throws=(ExecutionFailed,))
 def resume_execution(self, execution_id: int) -> dict[str, Any]:
+    container = ExecutionContainer(execution_id, self.request.hostname, self.request.id)
+    return _end_task_as(self, _within_logs_of(execution_id, container.resume))
+
+
+@shared_task(name=queue.JOIN_CHILDREN, bind=True, acks_late=True, reject_on_worker_lost=True,
+             throws=(ExecutionFailed,))
+def join_children(self, execution_id: int) -> dict[str, Any]:
+    """A chord's callback: the children it carried have all ended; wake their parent and go on
+    with it here (no further message). Whether the children succeeded is read from their rows."""
+    if not executions.wake_for_join(execution_id):
+        return {"execution": execution_id, "claimed": False, "status": "not waiting"}
     container = ExecutionContainer(execution_id, self.request.hostname, self.request.id)
     return _end_task_as(self, _within_logs_of(execution_id, container.resume))
 

@@ -130,6 +130,15 @@ def committed_db(app):
     names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with db.engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    # Ids start again at 1: what Redis still holds for executions that never ended (their log
+    # lines, cancel flags) would otherwise show up under the next test's executions.
+    from app.extensions import redis_client
+
+    with app.app_context():
+        client = redis_client()
+        stale = list(client.scan_iter("patchbay:execution:*", count=1000))
+        if stale:
+            client.delete(*stale)
 
 
 @pytest.fixture(autouse=True)

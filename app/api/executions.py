@@ -1,4 +1,4 @@
-"""Executions: list, read, cancel, rerun, logs (JSON or Server-Sent Events), stats."""
+"""Executions: list, read, children, cancel, pause/resume, rerun, logs (JSON or Server-Sent Events), stats."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from app.extensions import redis_client
 from app.models import Execution
 from app.models.execution import TERMINAL
 from app.schemas.execution import (
+    ChildrenArgs,
+    ChildSchema,
     ExecutionListArgs,
     ExecutionSchema,
     ExecutionSummarySchema,
@@ -32,6 +34,7 @@ from app.security import current_principal, requires
 from app.security.decorators import ensure_pack_permission
 from app.services import execution_queries as queries
 from app.services import executions as service
+from app.services import workflows
 from app.services.execution_logs import StreamRefused, StreamSlot, read_lines, take_stream_slot
 
 blp = Blueprint("executions", __name__, url_prefix="/api/v1/executions",
@@ -63,7 +66,8 @@ class Executions(MethodView):
     def get(self, args, pagination_parameters):
         """List executions
 
-        Filters: `status` (comma-separated), `action`, `pack`, `parent`, `rule`, `enforcement`,
+        Filters: `status` (comma-separated), `action`, `pack`, `parent`, `root` (a whole tree,
+        the root included), `rule`, `enforcement`,
         `user`, `since`, `until` (created_at); `sort` by created_at or id (default
         `-created_at`). The result is left out; read one execution for it.
         """
@@ -97,6 +101,62 @@ class ExecutionById(MethodView):
         return _visible_execution(execution_id)
 
 
+@blp.route("/<int:execution_id>/children")
+class ExecutionChildren(MethodView):
+    @requires("executions:view", pack_from=None)
+    @blp.arguments(ChildrenArgs, location="query")
+    @blp.response(200, ChildSchema(many=True))
+    @blp.alt_response(404, description="No such execution")
+    def get(self, args, execution_id):
+        """List an execution's children (a workflow's tasks)
+
+        Direct children by default; `depth=N` goes N levels down and `recursive=true` the whole
+        tree, in tree order (a parent before its children), each with its `depth`, `task_name`
+        and `item_index` (its item of a `with` items task). At most 10,000 rows.
+        """
+        _visible_execution(execution_id)
+        depth = 100 if args["recursive"] else args.get("depth", 1)
+        found = queries.children(execution_id, depth, current_principal().packs_for("executions:view"))
+        for child, level in found:
+            child.depth = level
+        return [child for child, _ in found]
+
+
+@blp.route("/<int:execution_id>/pause")
+class ExecutionPause(MethodView):
+    @requires("executions:cancel", pack_from=None)
+    @blp.response(200, ExecutionSchema)
+    @blp.alt_response(404, description="No such execution")
+    @blp.alt_response(409, description="Not a running workflow")
+    def post(self, execution_id):
+        """Pause a workflow
+
+        It becomes `pausing`: its running tasks finish, no new task starts; once none runs it
+        is `paused`. Workflows nested in it pause with it. Needs `executions:cancel`.
+        """
+        execution = _visible_execution(execution_id, "executions:cancel")
+        workflows.pause(execution)
+        db.session.commit()
+        return execution
+
+
+@blp.route("/<int:execution_id>/resume")
+class ExecutionResume(MethodView):
+    @requires("executions:cancel", pack_from=None)
+    @blp.response(200, ExecutionSchema)
+    @blp.alt_response(404, description="No such execution")
+    @blp.alt_response(409, description="Not a pausing or paused workflow")
+    def post(self, execution_id):
+        """Resume a paused workflow
+
+        It is `running` again (its nested workflows too) and starts the tasks that were due.
+        """
+        execution = _visible_execution(execution_id, "executions:cancel")
+        workflows.resume(execution)
+        db.session.commit()
+        return execution
+
+
 @blp.route("/<int:execution_id>/cancel")
 class ExecutionCancel(MethodView):
     @requires("executions:cancel", pack_from=None)
@@ -128,9 +188,14 @@ class ExecutionRerun(MethodView):
         """Run an execution's action again with its parameters (optionally overridden)
 
         Secret values are not kept once an execution ends: give secret parameters again.
+        For a workflow, `tasks` (names of tasks that failed) starts a new run there, with the
+        input and what the tasks before them published; what succeeded is not run again.
         """
         original = _visible_execution(execution_id, "actions:execute")
-        execution = service.rerun_execution(original, data["parameters"], current_principal().name)
+        if data.get("tasks"):
+            execution = workflows.rerun(original, data["tasks"], data["parameters"], current_principal().name)
+        else:
+            execution = service.rerun_execution(original, data["parameters"], current_principal().name)
         db.session.commit()
         return execution
 

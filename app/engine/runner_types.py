@@ -45,6 +45,8 @@ RUNNER_PARAMETERS: dict[str, dict[str, Any]] = {
                              "description": "hosts or CIDRs this action may reach although they are "
                                             "loopback, private or link-local"},
     },
+    # StackStorm's Orquesta workflows (app/engine/workflows); `workflow` is the same runner.
+    "orquesta": {},
     "workflow": {},
     "inquirer": {
         "schema": {"type": "object"},
@@ -57,7 +59,8 @@ RUNNER_PARAMETERS: dict[str, dict[str, Any]] = {
 
 RUNNER_TYPES = tuple(RUNNER_PARAMETERS)
 # Runners whose action needs an entry point (a script or file in the pack).
-NEEDS_ENTRY_POINT = {"local-shell-script", "python-script", "workflow"}
+NEEDS_ENTRY_POINT = {"local-shell-script", "python-script", "orquesta", "workflow"}
+WORKFLOW_RUNNERS = ("orquesta", "workflow")
 
 
 def effective_parameters(runner_type: str, action_parameters: dict[str, Any]) -> dict[str, Any]:

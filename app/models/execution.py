@@ -13,16 +13,21 @@ SCHEDULED = "scheduled"
 RUNNING = "running"
 PENDING = "pending"  # waiting on a person (an inquiry)
 CANCELING = "canceling"
+PAUSING = "pausing"  # a workflow asked to pause: its running tasks finish, no new one starts
+PAUSED = "paused"    # a paused workflow: nothing of it runs until it is resumed
 SUCCEEDED = "succeeded"
 FAILED = "failed"
 TIMEOUT = "timeout"
 CANCELED = "canceled"
 ABANDONED = "abandoned"
 
-STATUSES = (REQUESTED, SCHEDULED, RUNNING, PENDING, CANCELING, SUCCEEDED, FAILED, TIMEOUT, CANCELED, ABANDONED)
+STATUSES = (REQUESTED, SCHEDULED, RUNNING, PENDING, PAUSING, PAUSED, CANCELING, SUCCEEDED, FAILED, TIMEOUT, CANCELED,
+            ABANDONED)
 TERMINAL = frozenset({SUCCEEDED, FAILED, TIMEOUT, CANCELED, ABANDONED})
 QUEUED = frozenset({REQUESTED, SCHEDULED})
-ACTIVE = frozenset({RUNNING, CANCELING})  # claimed: a worker runs it, or it waits on children
+# Claimed: a worker runs it, or it waits on children (a paused workflow is not active: it
+# waits on nothing until resumed).
+ACTIVE = frozenset({RUNNING, CANCELING, PAUSING})
 # What a waiting execution waits on (``waiting_on``; NULL while a worker runs it).
 WAITING_ON_CHILDREN = "children"  # status running (or canceling)
 WAITING_ON_PERSON = "inquiry"     # status pending
@@ -40,7 +45,7 @@ class Execution(IdMixin, Base):
         Index("ix_executions_rule_ref_created_at", "rule_ref", "created_at"),
         Index("ix_executions_user_created_at", "user", "created_at"),
         Index("ix_executions_active_heartbeat", "heartbeat_at",
-              postgresql_where=text("status IN ('running', 'canceling') AND waiting_on IS NULL")),
+              postgresql_where=text("status IN ('canceling', 'pausing', 'running') AND waiting_on IS NULL")),
         Index("ix_executions_waiting", "woken_at", postgresql_where=text("waiting_on IS NOT NULL")),
     )
 
@@ -68,6 +73,7 @@ class Execution(IdMixin, Base):
     user: Mapped[str | None] = mapped_column(String(255))
     # Workflow bookkeeping (task name within the parent, with-items index, context).
     task_name: Mapped[str | None] = mapped_column(String(255))
+    item_index: Mapped[int | None] = mapped_column(Integer)  # the item of a `with` items task
     context: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     timeout: Mapped[int | None] = mapped_column(Integer)

@@ -19,6 +19,10 @@ class ExecuteSchema(StrictSchema):
 class RerunSchema(StrictSchema):
     parameters = ma.fields.Dict(keys=ma.fields.String(), load_default=dict,
                                 metadata={"description": "overrides; secret parameters must be given again"})
+    tasks = ma.fields.List(ma.fields.String(validate=ma.validate.Length(min=1, max=255)),
+                           validate=ma.validate.Length(min=1, max=100), metadata={
+                               "description": "workflows only: rerun from these tasks (that failed), keeping what "
+                                              "the tasks before them published"})
 
 
 class ExecutionSummarySchema(ma.Schema):
@@ -42,7 +46,8 @@ class ExecutionSummarySchema(ma.Schema):
     enforcement_id = ma.fields.Integer(allow_none=True)
     rule = ma.fields.String(attribute="rule_ref", allow_none=True)
     user = ma.fields.String(allow_none=True)
-    task_name = ma.fields.String(allow_none=True)
+    task_name = ma.fields.String(allow_none=True, metadata={"description": "the workflow task it runs"})
+    item_index = ma.fields.Integer(allow_none=True, metadata={"description": "its item of a `with` items task"})
     attempt = ma.fields.Integer()
     rerun_of = ma.fields.Integer(allow_none=True)
     timeout = ma.fields.Integer(allow_none=True, metadata={"description": "seconds"})
@@ -83,12 +88,24 @@ class ExecutionListArgs(ma.Schema):
     action = ma.fields.String(validate=ma.validate.Length(max=257), metadata={"description": "action ref"})
     pack = ma.fields.String(validate=ma.validate.Length(max=128))
     parent = ma.fields.Integer(validate=ma.validate.Range(min=1, max=BIGINT_MAX), metadata={"description": "parent execution id"})
+    root = ma.fields.Integer(validate=ma.validate.Range(min=1, max=BIGINT_MAX),
+                             metadata={"description": "a whole tree: the root execution and every descendant"})
     rule = ma.fields.String(validate=ma.validate.Length(max=257), metadata={"description": "rule ref"})
     enforcement = ma.fields.Integer(validate=ma.validate.Range(min=1, max=BIGINT_MAX))
     user = ma.fields.String(validate=ma.validate.Length(max=255))
     since = ma.fields.AwareDateTime(default_timezone=UTC, metadata={"description": "created at or after (ISO 8601)"})
     until = ma.fields.AwareDateTime(default_timezone=UTC, metadata={"description": "created before (ISO 8601)"})
     sort = ma.fields.String(metadata={"description": "created_at or id; prefix '-' for descending (default -created_at)"})
+
+
+class ChildrenArgs(ma.Schema):
+    depth = ma.fields.Integer(validate=ma.validate.Range(min=1, max=100),
+                              metadata={"description": "levels below the execution (default 1: direct children)"})
+    recursive = ma.fields.Boolean(load_default=False, metadata={"description": "the whole tree below it"})
+
+
+class ChildSchema(ExecutionSummarySchema):
+    depth = ma.fields.Integer(metadata={"description": "1 for a direct child, 2 for its children, …"})
 
 
 class LogArgs(ma.Schema):

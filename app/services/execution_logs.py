@@ -125,10 +125,11 @@ def redis_lines(client: redis.Redis, execution_id: int, after_seq: int = 0,
 
 
 def _redis_pages(client: redis.Redis, execution_id: int) -> Iterable[list[dict[str, Any]]]:
-    after = 0
-    while page := redis_lines(client, execution_id, after, PERSIST_BATCH):
+    # By list index, not by seq: the whole list is read once whatever its numbering holds.
+    start = 0
+    while page := redis_lines(client, execution_id, start, PERSIST_BATCH):
         yield page
-        after = page[-1]["seq"]
+        start += len(page)
 
 
 def persist_lines(client: redis.Redis, execution_id: int, unsent: list[dict[str, Any]] = ()) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, or_, select, text
 
 from app.db import db, utcnow
 from app.models import Execution
@@ -30,6 +30,9 @@ def filtered(args: dict[str, Any], packs: set[str] | None) -> Select:
         query = query.where(Execution.pack_name == args["pack"])
     if args.get("parent"):
         query = query.where(Execution.parent_id == args["parent"])
+    if args.get("root"):
+        # A whole tree: the root itself and every execution under it.
+        query = query.where(or_(Execution.root_id == args["root"], Execution.id == args["root"]))
     if args.get("rule"):
         query = query.where(Execution.rule_ref == args["rule"])
     if args.get("enforcement"):
@@ -74,3 +77,25 @@ def stats(since: datetime | None, until: datetime | None, pack: str | None, pack
         entry["by_status"][status] = n
     return {"since": since, "until": until, "total": sum(by_status.values()), "by_status": by_status,
             "by_action": list(by_action.values())}
+
+
+CHILDREN_LIMIT = 10_000  # rows one children answer holds at most (a 1,000-item workflow fits)
+
+
+def children(execution_id: int, depth: int, packs: set[str] | None) -> list[tuple[Execution, int]]:
+    """Descendants of ``execution_id`` down to ``depth`` levels (1 = direct children), each with
+    its depth, in tree order (a parent before its children, siblings by id)."""
+    rows = db.session.execute(text(
+        "WITH RECURSIVE tree(id, depth, path) AS ("
+        " SELECT id, 1, ARRAY[id] FROM executions WHERE parent_id = :root"
+        " UNION ALL"
+        " SELECT e.id, t.depth + 1, t.path || e.id FROM executions e JOIN tree t ON e.parent_id = t.id"
+        " WHERE t.depth < :depth"
+        ") SELECT id, depth FROM tree ORDER BY path LIMIT :limit"
+    ), {"root": execution_id, "depth": depth, "limit": CHILDREN_LIMIT}).all()
+    if not rows:
+        return []
+    found = {row.id: row.depth for row in rows}
+    query = visible(select(Execution).where(Execution.id.in_(list(found))), packs)
+    by_id = {execution.id: execution for execution in db.session.scalars(query)}
+    return [(by_id[row.id], row.depth) for row in rows if row.id in by_id]

@@ -13,6 +13,9 @@ The states (docs/architecture.md)::
           |                          |      (a wake, then claim_resume: running again)
           |                        cancel: canceling --(descendants ended)--> canceled
           +--cancel--> canceled      stale heartbeat (worker-owned only) --> abandoned
+
+    a workflow: running --pause--> pausing --(its running tasks ended)--> paused
+                pausing | paused --resume--> running (woken: it starts tasks again)
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, select, text, update
+from sqlalchemy import and_, bindparam, case, func, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
 
@@ -35,6 +38,8 @@ from app.models.execution import (
     ACTIVE,
     CANCELED,
     CANCELING,
+    PAUSED,
+    PAUSING,
     PENDING,
     QUEUED,
     RUNNING,
@@ -184,10 +189,16 @@ def wait(execution_id: int, on: str, seen_wakeups: int, context: dict[str, Any] 
     this worker's. ``context`` (with the runner's state for the resume) replaces the
     execution's when given.
     """
+    child = Execution.__table__.alias("child")
+    # Nothing of it runs: its children have ended or are paused workflows themselves.
+    idle = ~select(child.c.id).where(child.c.parent_id == Execution.id,
+                                     child.c.status.not_in([*TERMINAL_LIST, PAUSED])).exists()
     values: dict[str, Any] = {
         "waiting_on": on, "waited_wakeups": seen_wakeups, "heartbeat_at": utcnow(),
+        # A pausing workflow whose tasks have all ended is paused.
         "status": case((Execution.status == RUNNING, PENDING), else_=Execution.status)
-        if on == WAITING_ON_PERSON else Execution.status,
+        if on == WAITING_ON_PERSON else case((and_(Execution.status == PAUSING, idle), PAUSED),
+                                             else_=Execution.status),
     }
     if context is not None:
         values["context"] = context
@@ -255,10 +266,11 @@ def woken_not_resumed(requeue_after: int, limit: int = 500) -> list[int]:
     cutoff = utcnow() - timedelta(seconds=requeue_after)
     woken = select(Execution.id).where(
         Execution.waiting_on.is_not(None), Execution.wakeups > Execution.waited_wakeups,
-        Execution.woken_at < cutoff)
+        Execution.woken_at < cutoff, Execution.status != PAUSED)
     child = Execution.__table__.alias("child")
     idle = select(Execution.id).where(
         Execution.waiting_on == "children", Execution.wakeups == Execution.waited_wakeups,
+        Execution.status != PAUSED,
         Execution.heartbeat_at < cutoff,
         ~select(child.c.id).where(child.c.parent_id == Execution.id,
                                   child.c.status.not_in(TERMINAL_LIST)).exists())
@@ -315,7 +327,7 @@ def cancel_tree(execution_id: int) -> Canceled:
     outcome.revoke += [row.task_id for row in queued if row.task_id]
     running = db.session.execute(
         update(Execution)
-        .where(Execution.id.in_(ids), Execution.status == RUNNING)
+        .where(Execution.id.in_(ids), Execution.status.in_([RUNNING, PAUSING, PAUSED]))
         .values(status=CANCELING)
         .returning(Execution.id, Execution.task_id, Execution.waiting_on)
     ).all()
@@ -339,3 +351,43 @@ def cancel_tree(execution_id: int) -> Canceled:
                            .values(status="canceled"))
     return outcome
 
+
+
+# --- Pause and resume (workflows) --------------------------------------------------------
+
+def pause_tree(execution_id: int, workflow_runners: list[str]) -> list[int]:
+    """Pause a workflow and the workflows under it (flush only): ``running → pausing``; those
+    whose tasks have all ended (waiting, nothing of theirs runs) are ``paused`` at once. A
+    pausing workflow starts no task; it becomes paused when it next waits with nothing left
+    running (``wait``). Returns the ids now pausing or paused; [] if none was running."""
+    ids = subtree(execution_id)
+    changed = list(db.session.scalars(
+        update(Execution)
+        .where(Execution.id.in_(ids), Execution.status == RUNNING, Execution.runner_type.in_(workflow_runners))
+        .values(status=PAUSING).returning(Execution.id)
+    ))
+    child = Execution.__table__.alias("child")
+    # Deepest first: a parent is idle once its paused child workflows are (paused is not ended,
+    # but nothing of it runs): count only children that still run something.
+    while True:
+        done = db.session.scalars(
+            update(Execution)
+            .where(Execution.id.in_(changed), Execution.status == PAUSING, Execution.waiting_on.is_not(None),
+                   ~select(child.c.id).where(child.c.parent_id == Execution.id,
+                                             child.c.status.not_in([*TERMINAL_LIST, PAUSED])).exists())
+            .values(status=PAUSED).returning(Execution.id)
+        ).all()
+        if not done:
+            break
+    return changed
+
+
+def resume_tree(execution_id: int) -> list[int]:
+    """``pausing | paused → running`` for a workflow and those under it (flush only); the
+    caller wakes the returned ones so they start their next tasks."""
+    ids = subtree(execution_id)
+    return list(db.session.scalars(
+        update(Execution)
+        .where(Execution.id.in_(ids), Execution.status.in_([PAUSING, PAUSED]))
+        .values(status=RUNNING).returning(Execution.id)
+    ))

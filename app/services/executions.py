@@ -39,7 +39,7 @@ from app.services import execution_events, execution_logs, queue, unit_of_work, 
 from app.services import execution_transitions as transitions
 from app.services.content import get_by_ref
 from app.services.execution_transitions import requested_parameters
-from app.services.masking import mask_text, secret_strings
+from app.services.masking import mask_text, mask_value, secret_strings
 from app.services.rows import row_by_id
 
 log = logging.getLogger("patchbay.executions")
@@ -62,8 +62,16 @@ def get_execution(execution_id: int) -> Execution:
     return execution
 
 
-def parameter_schema(action: Action) -> dict[str, Any]:
-    return effective_parameters(action.runner_type, action.parameters)
+def parameter_schema(action: Action, execution: Execution | None = None) -> dict[str, Any]:
+    """The action's effective parameters; for an execution, those it was given secret values
+    in (``context.secret_parameters``: a workflow passing a value it decrypted) are secret too."""
+    schema = effective_parameters(action.runner_type, action.parameters)
+    extra = (execution.context or {}).get("secret_parameters") if execution is not None else None
+    return _marked_secret(schema, extra) if extra else schema
+
+
+def _marked_secret(schema: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    return {**schema, **{name: {**(schema.get(name) or {}), "secret": True} for name in names}}
 
 
 def execution_timeout(action: Action, merged: dict[str, Any], given: dict[str, Any]) -> int:
@@ -116,7 +124,8 @@ def create_execution(action: Action, values: dict[str, Any], *, user: str | None
                      rule_ref: str | None = None, enforcement_id: int | None = None,
                      parent: Execution | None = None, rerun_of: int | None = None,
                      context: dict[str, Any] | None = None, task_name: str | None = None,
-                     templates: bool = False) -> Execution:
+                     templates: bool = False, item_index: int | None = None, send: bool = True,
+                     secret_values: list[str] = ()) -> Execution:
     """Validate ``values``, add the execution (``requested``) and store its secrets; flush only.
 
     The worker renders the templates among the parameters (defaults such as
@@ -125,13 +134,22 @@ def create_execution(action: Action, values: dict[str, Any], *, user: str | None
     not become a template that reads the pack's config or other secrets. With ``templates``
     (a rule's action parameters) the values are templates the worker renders. The message
     that runs it is sent after the commit (a message sent before could reach a worker before
-    the row is visible; one for a rolled back row would run nothing).
+    the row is visible; one for a rolled back row would run nothing). ``send=False``: the
+    caller sends it (a workflow's children go out together, in a chord: ``send_children``).
+    ``secret_values``: strings that are secret wherever they appear (values a workflow
+    decrypted): a parameter holding one is kept in Vault and masked like a secret parameter.
     """
     if not action.enabled:
         raise Conflict(f"Action {action.ref!r} is disabled.")
     schema = parameter_schema(action)
     check_parameters(action, values, allow_templates=templates)
     merged = with_defaults(schema, values)
+    if secret_values:
+        holding = sorted(name for name, value in merged.items() if name not in secret_names(schema)
+                         and value is not None and mask_value(value, list(secret_values)) != value)
+        if holding:
+            schema = _marked_secret(schema, holding)
+            context = {**(context or {}), "secret_parameters": holding}
     secret = {name: merged[name] for name in secret_names(schema) if merged.get(name) is not None}
     literal = set(secret) | (set() if templates else set(values)) | set((context or {}).get("literal_parameters", []))
     context = {**(context or {}), "literal_parameters": sorted(literal)} if literal else (context or {})
@@ -141,7 +159,7 @@ def create_execution(action: Action, values: dict[str, Any], *, user: str | None
         status=REQUESTED, user=user, rule_ref=rule_ref, enforcement_id=enforcement_id,
         parent_id=parent.id if parent else None,
         root_id=(parent.root_id or parent.id) if parent else None,
-        rerun_of=rerun_of, context=context, task_name=task_name,
+        rerun_of=rerun_of, context=context, task_name=task_name, item_index=item_index,
         timeout=execution_timeout(action, merged, values), task_id=uuid.uuid4().hex,
         request_id=request_id_var.get(), created_at=utcnow(), scheduled_at=utcnow(),
     )
@@ -150,7 +168,8 @@ def create_execution(action: Action, values: dict[str, Any], *, user: str | None
     stored = vault_secrets(merged, schema)  # the secret parameters and credential headers
     if stored:
         store_secrets(execution.id, stored)
-    enqueue(execution)
+    if send:
+        enqueue(execution)
     return execution
 
 
@@ -182,8 +201,7 @@ def flower_summary(execution: Execution) -> str:
 def enqueue(execution: Execution, countdown: float | None = None) -> None:
     """Send run_execution(id) once the current transaction commits (never if it rolls back)."""
     unit_of_work.after_commit(
-        send_run, execution.id, execution.task_id, flower_summary(execution), countdown,
-        (execution.timeout or current_app.config["EXECUTION_DEFAULT_TIMEOUT"]) + TIME_LIMIT_GRACE_SECONDS)
+        send_run, execution.id, execution.task_id, flower_summary(execution), countdown, _time_limit(execution))
 
 
 def send_run(execution_id: int, task_id: str | None, summary: str, countdown: float | None,
@@ -194,6 +212,40 @@ def send_run(execution_id: int, task_id: str | None, summary: str, countdown: fl
                    countdown=countdown, time_limit=time_limit)
     except Exception:  # noqa: BLE001 - the row is committed; the sweeper re-sends it
         log.warning("could not enqueue execution %s; the sweeper will retry", execution_id, exc_info=True)
+
+
+def send_children(parent_id: int, together: list[Execution], alone: list[Execution],
+                  delays: dict[int, float]) -> None:
+    """Queue a workflow's new children once the transaction that created them commits.
+
+    ``together`` (children that run plain actions, started in one step) go out as one Celery
+    chord whose callback (``join_children``) wakes the parent once they have all ended: one
+    resume for the whole fan-out instead of one per child. Such a child that does not
+    succeed also wakes the parent itself, at once (a failure decides the workflow's path
+    without waiting for its siblings); a callback that never comes (lost, or the chord broken
+    by a result backend that expired) is made up by the sweeper, which wakes a waiting
+    parent whose children have all ended. ``alone`` (children that may wait themselves — a
+    nested workflow, an inquiry — or start after a delay) are sent one by one and wake the
+    parent when they end.
+    """
+    for child in alone:
+        enqueue(child, delays.get(child.id))
+    if together:
+        headers = [(child.id, child.task_id, flower_summary(child), _time_limit(child)) for child in together]
+        unit_of_work.after_commit(_send_chord, parent_id, headers)
+
+
+def _time_limit(execution: Execution) -> float:
+    return (execution.timeout or current_app.config["EXECUTION_DEFAULT_TIMEOUT"]) + TIME_LIMIT_GRACE_SECONDS
+
+
+def _send_chord(parent_id: int, headers: list[tuple[int, str, str, float]]) -> None:
+    try:
+        queue.send_chord(queue.RUN_EXECUTION, headers, queue.JOIN_CHILDREN, parent_id,
+                         summary=f"join children of execution={parent_id}")
+    except Exception:  # noqa: BLE001 - the rows are committed; the sweeper re-sends them
+        log.warning("could not enqueue the children of execution %s; the sweeper will retry", parent_id,
+                    exc_info=True)
 
 
 def send_resume(execution_id: int) -> None:
@@ -208,6 +260,15 @@ def wake(execution_ids: list[int]) -> None:
     """Count a wake for each (flush only); those waiting get a resume message after the commit."""
     for execution_id in transitions.wake(execution_ids):
         unit_of_work.after_commit(send_resume, execution_id)
+
+
+def wake_for_join(execution_id: int) -> bool:
+    """Count a wake for a parent whose chord of children has ended, and commit it; True if it
+    waits (the caller resumes it at once), False if a worker has it now (its wait will be
+    refused and it goes round) or it has ended."""
+    waiting = transitions.wake([execution_id])
+    db.session.commit()
+    return bool(waiting)
 
 
 def ended(execution_ids: list[int], *, secrets: bool = True, logs: bool = True,
@@ -235,7 +296,12 @@ def _announce_end(execution_id: int, secrets: bool, logs: bool, listened: bool) 
     # The lines are in PostgreSQL now (persisted by the caller, or just above).
     execution_logs.drop_redis_lines(client, execution_id, cancel_key(execution_id))
     if secrets:
-        vault.delete_secret(vault.execution_secret_path(execution_id))
+        try:
+            vault.delete_secret(vault.execution_secret_path(execution_id))
+        except vault.VaultUnavailable:
+            # The end is still announced; the orphan sweep deletes them once Vault is back.
+            log.warning("execution %s: Vault is not available, its secrets stay until the orphan sweep",
+                        execution_id)
     if not listened:
         return
     try:
@@ -306,6 +372,8 @@ def create_retry(execution: Execution, status: str, policy: dict[str, Any] | Non
     ``retry_of``) so each attempt keeps its own logs, timings and result. ``policy`` saves
     loading the action when the caller has it.
     """
+    if (execution.context or {}).get("in_workflow"):
+        return None  # a workflow task's own `retry` governs it (app/engine/workflows)
     if policy is None:
         action = db.session.get(Action, execution.action_id) if execution.action_id else None
         policy = retry_policy(action)
@@ -324,11 +392,19 @@ def create_retry(execution: Execution, status: str, policy: dict[str, Any] | Non
         task_id=uuid.uuid4().hex, request_id=execution.request_id,
         created_at=now, scheduled_at=now + timedelta(seconds=delay),
     )
-    db.session.add(retry)
-    db.session.flush()
-    secrets = vault.read_secret(vault.execution_secret_path(execution.id)) if has_stored_secrets(execution) else None
-    if secrets:
-        store_secrets(retry.id, secrets)
+    try:
+        # The attempt needs the secret values copied; with Vault down it is not made at all
+        # (the execution still ends, its error naming Vault, rather than stay running).
+        with db.session.begin_nested():
+            db.session.add(retry)
+            db.session.flush()
+            secrets = vault.read_secret(vault.execution_secret_path(execution.id)) \
+                if has_stored_secrets(execution) else None
+            if secrets:
+                store_secrets(retry.id, secrets)
+    except vault.VaultUnavailable:
+        log.warning("execution %s: no retry, Vault is not available to copy its secret values", execution.id)
+        return None
     enqueue(retry, countdown=delay or None)
     return retry
 

@@ -45,6 +45,16 @@ class Datastore:
         self.system = _Scope(self, "system", None)
         self.user = _Scope(self, "user", user)
 
+    def lookup(self, scope: str, name: str, decrypt: bool) -> Any:
+        """A workflow's ``st2kv('system.name', decrypt=true)``: the value; a secret only with
+        ``decrypt`` (and the permission it needs), else refused rather than shown encrypted."""
+        value = (self.system if scope == "system" else self.user)[name]
+        if isinstance(value, KvSecret):
+            if not decrypt:
+                raise KeyLookupError(f"datastore key {value.name!r} is secret: read it with decrypt=true")
+            return value.decrypted()
+        return value
+
     def _allowed(self, key: Any) -> bool:
         if key.scope == "user" and key.owner == self._user:
             return True  # one's own key

@@ -13,7 +13,9 @@ from typing import Any
 from flask import current_app
 
 from app.engine import pack_files as files
+from app.engine.runner_types import WORKFLOW_RUNNERS
 from app.engine.sensor_source import polling_sensor_problem
+from app.engine.workflows import WorkflowError, load_workflow
 from app.errors import NotFound, ValidationError
 from app.pack_paths import EntryPointOutside, inside, locate_entry_point, resolve
 
@@ -72,6 +74,7 @@ def read_pack(directory: Path, relative: str,
         action = files.parse_action(file, text, name, errors)
         if action is not None and action.fields["entry_point"]:  # a bad entry_point is "" here
             _check_entry_point(directory, "actions", action, errors)
+            _check_workflow(directory, action, errors)
         _append(definition.actions, action)
     for file, text in _content_files(directory, "sensors", errors):
         sensor, inline = files.parse_sensor(file, text, name, errors)
@@ -151,6 +154,29 @@ def _check_entry_point(directory: Path, folder: str, item: files.Item, errors: f
     if found is None:
         errors.add(item.source_file, "entry_point",
                    f"There is no file {entry_point} or {folder}/{entry_point} in the pack.")
+
+
+def _check_workflow(directory: Path, action: files.Item, errors: files.PackErrors) -> None:
+    """A workflow action's definition is checked when its pack registers (the error names the
+    file, the task and the field), never first when it runs."""
+    if action.fields.get("runner_type") not in WORKFLOW_RUNNERS:
+        return
+    try:
+        found = locate_entry_point(directory, "actions", action.fields["entry_point"])
+    except EntryPointOutside:
+        return  # reported by _check_entry_point
+    if found is None:
+        return
+    relative = str(found.relative_to(directory))
+    text = _read(directory, relative, errors)
+    if text is None:
+        return
+    try:
+        load_workflow(text, relative)
+    except WorkflowError as exc:
+        for where, messages in exc.errors.items():
+            for message in messages:
+                errors.add(relative, where, message)
 
 
 def _check_polling_sensor(directory: Path, sensor: files.Item, errors: files.PackErrors) -> None:

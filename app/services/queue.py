@@ -9,17 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery import Celery
+from celery import Celery, chord
 from flask import current_app
 
 RUN_EXECUTION = "patchbay.run_execution"
 RESUME_EXECUTION = "patchbay.resume_execution"
+JOIN_CHILDREN = "patchbay.join_children"
 PROCESS_EVENT = "patchbay.process_event"
 SWEEP_EXECUTIONS = "patchbay.sweep_executions"
 PURGE_ORPHAN_SECRETS = "patchbay.purge_orphan_secrets"
 SWEEP_EVENTS = "patchbay.sweep_events"
 PURGE_EVENTS = "patchbay.purge_events"
 PURGE_EXPIRED_KEYS = "patchbay.purge_expired_keys"
+EXPIRE_INQUIRIES = "patchbay.expire_inquiries"
 ACTIONS_QUEUE, EVENTS_QUEUE, DEFAULT_QUEUE = "actions", "events", "celery"
 QUEUES = (ACTIONS_QUEUE, EVENTS_QUEUE, DEFAULT_QUEUE)
 
@@ -40,6 +42,7 @@ def celery_config(config: dict[str, Any]) -> dict[str, Any]:
         "task_routes": {
             RUN_EXECUTION: {"queue": ACTIONS_QUEUE},
             RESUME_EXECUTION: {"queue": ACTIONS_QUEUE},
+            JOIN_CHILDREN: {"queue": ACTIONS_QUEUE},
             PROCESS_EVENT: {"queue": EVENTS_QUEUE},
         },
         "result_expires": 3600,
@@ -87,6 +90,23 @@ def send(name: str, args: list[Any], *, summary: str, task_id: str | None = None
         argsrepr=summary, kwargsrepr="{}", ignore_result=True, **options,
     )
     return result.id
+
+
+def send_chord(header_name: str, headers: list[tuple[int, str, str, float]], body_name: str, body_id: int, *,
+               summary: str) -> str:
+    """A chord: ``header_name(id)`` for each ``(id, task_id, summary, time_limit)``, then
+    ``body_name(body_id)`` once they have all ended — whether they succeeded or not (the body
+    is also the chord's error callback). The messages carry ids only."""
+    app = celery_app()
+    body = app.signature(body_name, args=[body_id], immutable=True, argsrepr=summary, kwargsrepr="{}",
+                         ignore_result=True)
+    body.on_error(app.signature(body_name, args=[body_id], immutable=True, argsrepr=summary, kwargsrepr="{}",
+                                ignore_result=True))
+    # The header tasks keep their results: the result backend counts them for the chord.
+    header = [app.signature(header_name, args=[execution_id], immutable=True, task_id=task_id, argsrepr=text,
+                            kwargsrepr="{}", time_limit=time_limit)
+              for execution_id, task_id, text, time_limit in headers]
+    return chord(header, body, app=app).apply_async().id
 
 
 def revoke(task_id: str, *, terminate: bool = False, signal: str | None = None) -> None:

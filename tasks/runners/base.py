@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 SUCCEEDED, FAILED, TIMEOUT, CANCELED = "succeeded", "failed", "timeout", "canceled"
 WAITING = "waiting"  # not finished yet: see RunResult.wait
 ON_CHILDREN, ON_PERSON = "children", "inquiry"
+# Runner types whose executions may wait (on children or a person) rather than run to an end.
+WAITING_RUNNERS = frozenset({"orquesta", "workflow", "inquirer", "test-tree"})
 
 
 @dataclass
@@ -35,11 +37,13 @@ class ChildState:
 class Children(Protocol):
     """Child executions of the running one (given by the container)."""
 
-    def start(self, action_ref: str, parameters: dict[str, Any], task_name: str | None = None) -> int:
-        """Create a child execution; it is queued when the runner's outcome is committed."""
+    def start(self, action_ref: str, parameters: dict[str, Any], task_name: str | None = None,
+              item_index: int | None = None, delay: float | None = None) -> int:
+        """Create a child execution; it is queued (after ``delay`` seconds) when the runner's
+        outcome is committed. APIError if the action does not exist or refuses the parameters."""
 
-    def states(self) -> list[ChildState]:
-        """Every child, oldest first, as the database says now."""
+    def states(self, ids: list[int] | None = None) -> list[ChildState]:
+        """The children (only ``ids`` if given), oldest first, as the database says now."""
 
 
 class People(Protocol):
@@ -69,6 +73,8 @@ class RunContext:
     config: dict[str, Any] = field(default_factory=dict)  # the pack's config
     # Datastore values (full key name -> value) python actions read via action_service.
     datastore: dict[str, Any] = field(default_factory=dict)
+    # The run token a python action's datastore calls send to PATCHBAY_API_URL (on stdin only).
+    api_token: str | None = field(default=None, repr=False)
     # Who the action's process runs as (tasks/runners/isolation.py); None: the worker's user.
     isolation: Isolation | None = None
     # For runners that wait: their own state from the last wait, and what they wait on.
@@ -76,6 +82,9 @@ class RunContext:
     children: Children | None = None
     people: People | None = None
     canceling: bool = False  # a cancel was asked: start nothing new
+    pausing: bool = False    # a pause was asked (a workflow): start nothing new until resumed
+    # Datastore lookups for expressions evaluated by the runner itself (a workflow's st2kv()).
+    kv: Any = None
 
 
 @dataclass

@@ -8,6 +8,7 @@ from tasks.runners import (  # noqa: F401
     local_shell_cmd,
     local_shell_script,
     noop,
+    orquesta,
     python_script,
 )
 from tasks.runners.base import REGISTRY, Runner

@@ -141,7 +141,8 @@ def test_every_schema_the_document_refers_to_is_in_it(spec):
     assert referred
     for section, name in referred:
         assert name in spec["components"].get(section, {}), f"#/components/{section}/{name} is missing"
-    for name in ("Pack", "Action", "Trigger", "Sensor", "Rule", "Error", "PackRegister", "PackRegisterResult"):
+    for name in ("Pack", "Action", "Trigger", "Sensor", "Rule", "Error", "PackRegister", "PackRegisterResult",
+                 "Inquiry", "InquiryResponse"):
         assert name in spec["components"]["schemas"], name
 
 

@@ -34,6 +34,7 @@ BODIES = {
     "/api/v1/packs/<name>": {"description": "changed"},
     "/api/v1/events": {"trigger": "other.thing", "payload": {}},
     "/api/v1/rules/<ref>/test": {"payload": {}},
+    "/api/v1/inquiries/<int:inquiry_id>/respond": {"response": {"continue": True}},
 }
 # Relationship lists whose object may be in any pack: they show the rules the caller may view.
 RELATION_LISTS = {"/api/v1/actions/<ref>/rules", "/api/v1/triggers/<ref>/rules"}
@@ -42,7 +43,7 @@ RELATION_LISTS = {"/api/v1/actions/<ref>/rules", "/api/v1/triggers/<ref>/rules"}
 @pytest.fixture
 def other_pack(api, create_action, create_trigger, create_rule, db_session):
     """Pack ``other`` with one of everything (all named ``other.thing``) and an execution."""
-    from app.models import Enforcement
+    from app.models import Enforcement, Inquiry
     from app.services.sensors import create_sensor
 
     create_action("acme.deploy")
@@ -59,9 +60,12 @@ def other_pack(api, create_action, create_trigger, create_rule, db_session):
     event = api.post("/api/v1/events", json={"trigger": "other.thing", "payload": {}})
     assert event.status_code == 202, event.json
     enforcement = Enforcement(event_id=event.json["id"], rule_ref="other.thing", pack_name="other", status="failed")
-    db_session.add(enforcement)
+    inquiry = Inquiry(execution_id=execution.json["id"], root_execution_id=execution.json["id"], route="other.thing",
+                      schema={"type": "object", "properties": {"continue": {"type": "boolean"}}})
+    db_session.add_all([enforcement, inquiry])
     db_session.commit()
-    return {"execution_id": execution.json["id"], "event_id": event.json["id"], "enforcement_id": enforcement.id}
+    return {"execution_id": execution.json["id"], "event_id": event.json["id"], "enforcement_id": enforcement.id,
+            "inquiry_id": inquiry.id}
 
 
 def url_for_other(rule, other_pack) -> str:
@@ -109,8 +113,9 @@ def test_the_same_calls_do_reach_pack_other_for_an_admin(app, api, other_pack):
     for rule, method, _ in scoped_routes(app):
         if method == "GET":
             answer = api.get(url_for_other(rule, other_pack))
-            # (The execution has no output lines yet: its logs are an empty list.)
-            shows_other = "other" in answer.get_data(as_text=True) or rule.rule.endswith("/logs")
+            # (The execution has no output lines yet and no children: its logs and children
+            # are empty lists.)
+            shows_other = "other" in answer.get_data(as_text=True) or rule.rule.endswith(("/logs", "/children"))
             if answer.status_code != 200 or not shows_other:
                 empty.append(f"GET {rule.rule} -> {answer.status_code}")
     assert empty == []

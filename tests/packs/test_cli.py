@@ -28,7 +28,7 @@ def test_register_packs_command(committed_db, tmp_path):
     done = run_cli(packs, "core", "acme")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].startswith("pack core 1.0.0 (new, from core/): triggers 5 created")
+    assert lines[0].startswith("pack core 1.0.0 (new, from core/): triggers 6 created")
     assert lines[1].startswith("pack acme 0.1.0 (new, from acme/): triggers 2 created")
     committed_db.remove()
     action_ids = dict(committed_db.execute(select(Action.ref, Action.id).where(Action.pack_name == "acme")).all())
