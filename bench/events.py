@@ -27,19 +27,13 @@ import time
 
 from sqlalchemy import func, select
 
-from app.config import ROOT
 from bench.environment import prepare_environment
 from bench.harness import (
     bench_plain_celery,
-    free_port,
     percentile,
     run_clients,
+    running_patchbay,
     setup_app,
-    start_web,
-    start_worker,
-    stop_process,
-    wait_for_web,
-    wait_for_worker,
 )
 
 BENCH_DB = "patchbay_bench_events"
@@ -147,21 +141,11 @@ def main() -> None:
     args = parser.parse_args()
     prepare_environment(BENCH_DB)
     app, _ = setup_app(webhook_content)
-    logs = ROOT / ".patchbay" / "bench"
-    logs.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    web = start_web(port, logs / "web.log")
-    worker, hostname = start_worker(logs / "worker.log")
-    try:
-        wait_for_web(port)
-        wait_for_worker(app, hostname)
+    with running_patchbay(app, "events") as port:
         bench_webhooks(app, port, min(40, args.n), args.clients)  # warm-up: imports, connections, pools
         rate, loaded = bench_webhooks(app, port, args.n, args.clients)
         alone_rows = bench_one_at_a_time(app, port, args.latency)
         celery_rate, round_trips = bench_plain_celery(app, args.n)
-    finally:
-        stop_process(web)
-        stop_process(worker)
     alone = latencies_ms(alone_rows)
     concurrency = os.environ.get("WORKER_CONCURRENCY", "2")
     print(f"N = {args.n}, {args.clients} clients; gunicorn and worker (prefork x{concurrency}) from the Procfile;"

@@ -32,19 +32,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from app.config import ROOT
 from bench.environment import prepare_environment
 from bench.harness import (
     bench_plain_celery,
-    free_port,
     percentile,
     run_clients,
+    running_patchbay,
     setup_app,
-    start_web,
-    start_worker,
-    stop_process,
-    wait_for_web,
-    wait_for_worker,
 )
 
 BENCH_DB = "patchbay_bench"
@@ -192,22 +186,12 @@ def main() -> None:
     prepare_environment(BENCH_DB)
     app, token_headers = setup_app()
     headers = bench_credentials(app, args.auth, token_headers)
-    logs = ROOT / ".patchbay" / "bench"
-    logs.mkdir(parents=True, exist_ok=True)
-    port = free_port()
     load_before = os.getloadavg()[0]
-    web = start_web(port, logs / "executions-web.log")
-    worker, hostname = start_worker(logs / "executions-worker.log")
-    try:
-        wait_for_web(port)
-        wait_for_worker(app, hostname)
+    with running_patchbay(app, "executions") as port:
         bench_patchbay(app, port, headers, min(40, args.n), args.clients)  # warm-up: imports, pools, caches
         rate, answered_rate = bench_patchbay(app, port, headers, args.n, args.clients)
         celery_rate, round_trips = bench_plain_celery(app, args.n)
         alone = bench_one_at_a_time(app, port, headers, args.latency, args.gap)
-    finally:
-        stop_process(web)
-        stop_process(worker)
     concurrency = os.environ.get("WORKER_CONCURRENCY", "2")
     print(f"N = {args.n}, {args.clients} clients, {'X-API-Key' if args.auth == 'apikey' else 'bearer token'};"
           f" gunicorn and worker (prefork x{concurrency}) from the Procfile;"

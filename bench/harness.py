@@ -4,6 +4,7 @@ worker."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import signal
@@ -12,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from app.config import ROOT
@@ -93,6 +94,24 @@ def stop_process(proc: subprocess.Popen) -> None:
         proc.wait(20)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def running_patchbay(app, name: str) -> Iterator[int]:
+    """gunicorn and one worker as the Procfile starts them (logs in .patchbay/bench/<name>-*.log),
+    ready to serve; yields the web port, stops both on the way out."""
+    logs = ROOT / ".patchbay" / "bench"
+    logs.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    web = start_web(port, logs / f"{name}-web.log")
+    worker, hostname = start_worker(logs / f"{name}-worker.log")
+    try:
+        wait_for_web(port)
+        wait_for_worker(app, hostname)
+        yield port
+    finally:
+        stop_process(web)
+        stop_process(worker)
 
 
 def percentile(values: list[float], fraction: float) -> float:

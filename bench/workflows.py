@@ -24,17 +24,11 @@ import os
 import statistics
 import time
 
-from app.config import ROOT
 from bench.environment import prepare_environment
 from bench.executions import bench_credentials
 from bench.harness import (
-    free_port,
+    running_patchbay,
     setup_app,
-    start_web,
-    start_worker,
-    stop_process,
-    wait_for_web,
-    wait_for_worker,
 )
 
 BENCH_DB = "patchbay_bench_workflows"
@@ -105,22 +99,12 @@ def main() -> None:
     prepare_environment(BENCH_DB)
     app, token_headers = setup_app(register_packs)
     headers = bench_credentials(app, "apikey", token_headers)
-    logs = ROOT / ".patchbay" / "bench"
-    logs.mkdir(parents=True, exist_ok=True)
-    port = free_port()
     load_before = os.getloadavg()[0]
-    web = start_web(port, logs / "workflows-web.log")
-    worker, hostname = start_worker(logs / "workflows-worker.log")
-    try:
-        wait_for_web(port)
-        wait_for_worker(app, hostname)
+    with running_patchbay(app, "workflows") as port:
         run_workflow(app, port, headers, min(50, args.n))  # warm-up: imports, pools, caches
         run_chord(app, min(50, args.n))
         patchbay = [run_workflow(app, port, headers, args.n) for _ in range(args.rounds)]
         plain = [run_chord(app, args.n) for _ in range(args.rounds)]
-    finally:
-        stop_process(web)
-        stop_process(worker)
     concurrency = os.environ.get("WORKER_CONCURRENCY", "2")
     print(f"N = {args.n} items, {args.rounds} round(s); gunicorn and worker (prefork x{concurrency}) from the"
           f" Procfile; load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
