@@ -18,8 +18,11 @@ import pytest
 from sqlalchemy import TEXT, func, select, update
 
 from app.models import Execution, Inquiry
+from app.services import queue
 from tests.executions.conftest import wait_for, wait_until_done, wait_until_status
-from tests.executions.test_lifecycle import execute, gone, kill_leftovers, logged
+from tests.executions.test_lifecycle import execute, gone, kill_leftovers, logged, sweep
+from tests.executions.test_workers import only_on
+from tests.worker import spawn_worker, stop_group, worker_name
 
 pytestmark = pytest.mark.usefixtures("wf_pack")
 
@@ -362,3 +365,34 @@ def test_an_approval_that_times_out_takes_the_failure_path(app, worker_api, comm
     assert worker_api.get(f"/api/v1/executions/{ask['id']}").get_json()["status"] == "failed"
     assert worker_api.get(f"/api/v1/inquiries/{inquiry}").get_json()["status"] == "timed_out"
     assert [t["task_name"] for t in children(worker_api, created["id"])] == ["ask"]
+
+
+def test_a_lost_chord_callback_is_made_up_by_the_sweeper(app, worker_api, tmp_path, worker_packs_path,
+                                                          celery_worker):
+    # A worker that does not know the chord's callback: the fan-out's children all end, the
+    # callback reaches that worker and is dropped. The join is in the children's rows.
+    name = f"lost-callback-{os.getpid()}"
+    proc = spawn_worker(app, tmp_path / "lost.log", name, worker_packs_path, queues=queue.ACTIONS_QUEUE,
+                        extra_env={"PATCHBAY_TEST_UNREGISTER": queue.JOIN_CHILDREN})
+    try:
+        with only_on(app, worker_name(name), celery_worker):
+            created = execute(worker_api, "wftest.fanout")
+
+            def all_ended():
+                tasks = children(worker_api, created["id"])
+                return len(tasks) == 4 and all(t["status"] == "succeeded" for t in tasks)
+
+            wait_for(all_ended, timeout=60)
+            wait_for(lambda: "unregistered task" in (tmp_path / "lost.log").read_text(), timeout=30)
+            stuck = worker_api.get(f"/api/v1/executions/{created['id']}").get_json()
+            assert (stuck["status"], stuck["waiting_on"]) == ("running", "children")
+
+            def swept():
+                return created["id"] in sweep(app).get("resumed", [])
+
+            wait_for(swept, timeout=30, every=1)
+    finally:
+        stop_group(proc)
+    done = wait_until_done(worker_api, created["id"], timeout=60)
+    assert done["status"] == "succeeded", done
+    assert done["result"]["output"] == {"echoed": ["alpha", "beta", "gamma", "delta"]}
