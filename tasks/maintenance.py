@@ -9,7 +9,7 @@ task from overlapping (two beats by mistake, or a sweep slower than its interval
 sweep_events re-sends events whose message was lost and frees those whose worker died
 mid-way; purge_events deletes events and enforcements past EVENT_RETENTION_DAYS in batches
 (app/services/event_upkeep.py). purge_expired_keys deletes keys past their ttl, and their
-secrets in Vault (app/services/keys.py).
+secrets in Vault (app/services/keys.py), and the run tokens that can no longer be used.
 """
 
 from __future__ import annotations
@@ -22,7 +22,15 @@ from flask import current_app
 
 from app.db import db
 from app.extensions import redis_client
-from app.services import event_upkeep, execution_logs, executions, queue, unit_of_work, vault_upkeep
+from app.services import (
+    event_upkeep,
+    execution_logs,
+    executions,
+    queue,
+    run_tokens,
+    unit_of_work,
+    vault_upkeep,
+)
 from app.services import execution_transitions as transitions
 from app.services import keys as key_store
 from app.services.events import enqueue_event
@@ -180,4 +188,12 @@ def purge_expired_keys() -> dict[str, Any]:
             break
     if deleted:
         log.info("purged %d expired key(s)", deleted)
-    return {"skipped": False, "deleted": deleted}
+    # Run tokens of ended executions and past their expiry are refused already; remove them.
+    tokens = 0
+    for _ in range(PURGE_MAX_BATCHES):
+        count = run_tokens.purge_ended()
+        unit_of_work.commit()
+        tokens += count
+        if count < run_tokens.PURGE_BATCH:
+            break
+    return {"skipped": False, "deleted": deleted, "run_tokens": tokens}

@@ -248,3 +248,21 @@ def test_the_worker_helpers(app, api, key_name):
         assert keys.key_value(keys.find_key(plain, "system", None)) == "pv"
         assert keys.find_key(plain, "user", "admin") is None
         assert keys.find_key("../x", "system", None) is None
+
+
+def test_the_key_purge_removes_run_tokens_that_can_no_longer_be_used(app, committed_db):
+    from datetime import timedelta
+
+    from app.db import utcnow
+    from app.models import RunToken
+    from tasks.maintenance import purge_expired_keys
+
+    committed_db.add_all([
+        RunToken(token_hash="a" * 64, sensor_ref="p.s", pack="p", expires_at=utcnow() - timedelta(seconds=1)),
+        RunToken(token_hash="b" * 64, sensor_ref="p.s", pack="p", expires_at=utcnow() + timedelta(hours=1)),
+    ])
+    committed_db.commit()
+    with app.app_context():
+        assert purge_expired_keys.run()["run_tokens"] == 1
+    committed_db.rollback()
+    assert committed_db.scalars(select(RunToken.token_hash)).all() == ["b" * 64]
