@@ -61,6 +61,8 @@ def create_app(overrides: dict[str, Any] | None = None, *, serves_requests: bool
                 "securitySchemes": {
                     "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
                     "apiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                    # Given to python actions and sensor polls for the keys API only.
+                    "runTokenAuth": {"type": "apiKey", "in": "header", "name": "X-Auth-Token"},
                 }
             },
         },

@@ -15,6 +15,7 @@ from app.schemas.key import (
     KeyValueSchema,
 )
 from app.security import current_principal, requires
+from app.security.decorators import run_token_accepted
 from app.services import keys as service
 
 blp = Blueprint("keys", __name__, url_prefix="/api/v1/keys", description="The key-value store")
@@ -22,6 +23,7 @@ blp = Blueprint("keys", __name__, url_prefix="/api/v1/keys", description="The ke
 
 @blp.route("")
 class Keys(MethodView):
+    @run_token_accepted
     @requires("keys:view")
     @blp.arguments(KeyListArgs, location="query")
     @blp.response(200, KeySchema(many=True))
@@ -36,6 +38,7 @@ class Keys(MethodView):
         target = service.target_for(principal, "user", args.get("user"))
         return paginate(service.visible_keys(target.owner, args, principal.run_scope), pagination_parameters)
 
+    @run_token_accepted
     @requires("keys:create")
     @blp.arguments(KeyCreateSchema)
     @blp.response(201, KeySchema)
@@ -53,6 +56,7 @@ class Keys(MethodView):
 
 @blp.route("/<name>")
 class KeyByName(MethodView):
+    @run_token_accepted
     @requires("keys:view")
     @blp.arguments(KeyReadArgs, location="query")
     @blp.response(200, KeySchema)
@@ -69,6 +73,7 @@ class KeyByName(MethodView):
         key = service.get_key(target, name)
         return service.decrypt(principal, key) if args["decrypt"] else key
 
+    @run_token_accepted
     @requires("keys:update")
     @blp.arguments(KeyScopeArgs, location="query")
     @blp.arguments(KeyValueSchema)
@@ -84,6 +89,7 @@ class KeyByName(MethodView):
         db.session.commit()
         return (key, 201) if created else key
 
+    @run_token_accepted
     @requires("keys:delete")
     @blp.arguments(KeyScopeArgs, location="query")
     @blp.response(204)

@@ -81,6 +81,13 @@ def requires(permission: str, *, pack_from: str | None = "ref") -> Callable:
     return decorator
 
 
+def run_token_accepted(func: Callable) -> Callable:
+    """Document that a python action's or sensor poll's run token (``X-Auth-Token``, app/security/
+    run_tokens.py) is accepted here too. Put it above ``@requires``."""
+    _document(func, security=[*SECURITY, {"runTokenAuth": []}])
+    return func
+
+
 def authenticated(func: Callable) -> Callable:
     """Any authenticated identity may call this (one's own session, profile, password)."""
 

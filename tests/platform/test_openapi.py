@@ -42,3 +42,16 @@ def test_swagger_ui_is_served_with_local_assets(anonymous):
         asset = anonymous.get(url)
         assert asset.status_code == 200, url
         assert len(asset.data) > 1000
+
+
+def test_the_keys_endpoints_document_the_run_token(anonymous):
+    spec = anonymous.get("/api/v1/openapi.json").get_json()
+    assert spec["components"]["securitySchemes"]["runTokenAuth"] == {
+        "type": "apiKey", "in": "header", "name": "X-Auth-Token"}
+    keys = spec["paths"]["/api/v1/keys"]
+    assert {"runTokenAuth": []} in keys["get"]["security"] and {"runTokenAuth": []} in keys["post"]["security"]
+    # Nowhere else.
+    others = [path for path, item in spec["paths"].items() if not path.startswith("/api/v1/keys")
+              for operation in item.values() if isinstance(operation, dict)
+              and {"runTokenAuth": []} in operation.get("security", [])]
+    assert others == []
