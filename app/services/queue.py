@@ -50,7 +50,10 @@ def celery_config(config: dict[str, Any]) -> dict[str, Any]:
         "worker_hijack_root_logger": False,
         # Flower and `celery events` need them; they carry argsrepr, never parameters.
         "worker_send_task_events": True,
-        "task_send_sent_event": True,
+        # No `task-sent` event: it cost the sender a second Redis write per message (more than
+        # the message itself, docs/performance.md). Flower learns of a task when a worker
+        # receives it; what is queued and not yet received is the API's `requested` executions.
+        "task_send_sent_event": False,
         # Redis redelivers unacked messages after this; claims in PostgreSQL make that
         # harmless, and it must exceed the longest action timeout so it rarely happens at all.
         "broker_transport_options": {"visibility_timeout": 24 * 3600},
