@@ -26,6 +26,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from app.db import db
+from app.errors import APIError
 
 log = logging.getLogger("patchbay.unit_of_work")
 
@@ -94,6 +95,9 @@ def _ended(session: Session, transaction: Any) -> None:
     for fn, args in session.info.pop(_UNDO, []):
         try:
             fn(*args)
+        except APIError as exc:  # an expected outage (Vault down): no traceback, one line
+            log.warning("undo after rollback (%s) not done: %s; the orphan sweep removes what it left",
+                        getattr(fn, "__qualname__", fn), exc.message)
         except Exception:  # noqa: BLE001 - the orphan sweep removes what an undo could not
             log.exception("undo after rollback (%s) failed", getattr(fn, "__qualname__", fn))
 

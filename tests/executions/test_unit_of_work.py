@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 import redis
+from sqlalchemy import text
 
 from app.services import queue
 
@@ -146,3 +147,21 @@ def test_the_orphan_sweep_removes_key_secrets_no_row_points_at(app, worker_api):
         assert vault.read_secret(f"keys/system/{lost}") is None
         assert vault.read_secret(f"keys/system/{kept}") == {"value": "k"}
     worker_api.delete(f"/api/v1/keys/{kept}")
+
+
+def test_an_undo_that_meets_a_vault_outage_logs_one_warning_without_a_traceback(app, caplog):
+    from app.db import db
+    from app.services import unit_of_work
+    from app.services.vault import VaultUnavailable
+
+    def undo(path):
+        raise VaultUnavailable()
+
+    with app.app_context(), caplog.at_level("WARNING", logger="patchbay.unit_of_work"):
+        db.session.execute(text("SELECT 1"))
+        unit_of_work.on_rollback(undo, "executions/1")
+        db.session.rollback()
+    (record,) = [r for r in caplog.records if r.name == "patchbay.unit_of_work"]
+    assert record.levelname == "WARNING" and record.exc_info is None
+    assert "not done: Vault (the secret store) is not available." in record.getMessage()
+    assert "orphan sweep" in record.getMessage()
