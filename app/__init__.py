@@ -25,6 +25,7 @@ from app.security.edge import install_edge
 from app.security.install import install_security
 from app.security.keys import JWT_SIGNING, derived_key
 from app.security.tokens import lifetimes
+from app.services import action_cache
 from app.services.audit import install_audit_hook
 from app.services.unit_of_work import install as install_unit_of_work
 
@@ -89,6 +90,8 @@ def create_app(overrides: dict[str, Any] | None = None, *, serves_requests: bool
     _install_swagger_assets(app)
     install_security(app)
     install_audit_hook(app)
+    # Every process that changes actions or packs tells the others' action caches.
+    action_cache.track_changes(app.config["REDIS_URL"])
     install_edge(app)
     install_unit_of_work(app)
     return app

@@ -35,9 +35,9 @@ from app.extensions import redis_client
 from app.logging import request_id_var
 from app.models import Action, Execution
 from app.models.execution import CANCELING, REQUESTED, SCHEDULED
-from app.services import execution_events, execution_logs, queue, unit_of_work, vault
+from app.services import action_cache, execution_events, execution_logs, queue, unit_of_work, vault
 from app.services import execution_transitions as transitions
-from app.services.content import get_by_ref
+from app.services.action_cache import ActionFacts
 from app.services.execution_transitions import requested_parameters
 from app.services.masking import mask_text, mask_value, secret_strings
 from app.services.rows import row_by_id
@@ -444,5 +444,7 @@ def rerun_execution(original: Execution, overrides: dict[str, Any], user: str | 
                             context={"rerun_of": original.id})
 
 
-def action_for_execute(ref: str) -> Action:
-    return get_by_ref(Action, ref, "Action")
+def action_for_execute(ref: str) -> ActionFacts:
+    """What creating an execution of ``ref`` needs, from this process's cache while no action
+    or pack has changed (app/services/action_cache.py); 404 if there is no such action."""
+    return action_cache.action_by_ref(ref)
