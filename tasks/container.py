@@ -55,8 +55,10 @@ from app.models.execution import (
     CANCELED,
     CANCELING,
     FAILED,
+    LOG_POSITION,
     PAUSED,
     PAUSING,
+    RUNNER_STATE,
     SCHEDULED,
     SUCCEEDED,
     TERMINAL,
@@ -86,8 +88,6 @@ from tasks.runners.registry import get_runner
 log = logging.getLogger("patchbay.executions")
 
 FAILURE_STATUSES = frozenset({FAILED, TIMEOUT, ABANDONED})
-LOG_POSITION = "log_position"  # context key: where a waiting execution's log goes on
-RUNNER_STATE = "runner_state"  # context key: what the runner kept for its resume
 MAX_ROUNDS = 1000  # wakes handled in one go before the container lets the message end
 
 

@@ -32,6 +32,11 @@ ACTIVE = frozenset({RUNNING, CANCELING, PAUSING})
 WAITING_ON_CHILDREN = "children"  # status running (or canceling)
 WAITING_ON_PERSON = "inquiry"     # status pending
 LOG_STREAMS = ("stdout", "stderr", "system")
+# Keys of an execution's ``context`` kept for the worker (tasks/container.py): what its runner
+# kept for the resume (a workflow's state, also after the end, for a rerun), and where a
+# waiting execution's log goes on.
+RUNNER_STATE = "runner_state"
+LOG_POSITION = "log_position"
 
 
 class Execution(IdMixin, Base):

@@ -29,7 +29,7 @@ from app.engine.parameters import json_schema_errors, validator
 from app.engine.schema_patterns import pattern_budget
 from app.errors import Conflict, Forbidden, NotFound, ValidationError
 from app.models import Execution, Inquiry, Rule, Trigger
-from app.models.inquiry import CANCELED, INQUIRY_STATUSES, PENDING, RESPONDED, TIMED_OUT
+from app.models.inquiry import CANCELED, PENDING, RESPONDED, TIMED_OUT
 from app.security.principal import Principal
 from app.services import audit, executions, unit_of_work
 from app.services.content import check_storable
@@ -38,7 +38,6 @@ from app.services.rows import row_by_id
 
 log = logging.getLogger("patchbay.inquiries")
 
-STATUSES = INQUIRY_STATUSES
 VIEW, RESPOND = "inquiries:view", "inquiries:respond"
 # The built-in trigger fired when an inquiry opens (StackStorm: core.st2.generic.inquiry).
 INQUIRY_CREATED = "core.inquiry_created"
@@ -229,21 +228,16 @@ def inquiry_state(inquiry_id: int) -> tuple[str, Any]:
     inquiry = db.session.get(Inquiry, inquiry_id, populate_existing=True)
     if inquiry is None:
         return CANCELED, None
-    return inquiry.status, masked_response(inquiry)
+    return inquiry.status, inquiry.shown_response()
 
 
 # --- What others see -------------------------------------------------------------------------
-
-def masked_response(inquiry: Inquiry) -> Any:
-    """The response with every property the schema marks ``secret: true`` shown as ********."""
-    return inquiry.shown_response()
-
 
 def audit_response(inquiry: Inquiry) -> None:
     """The audit entry of an answer: who answered which inquiry, with secret values masked."""
     audit.record_audit(RESPOND, "inquiries", str(inquiry.id), status_code=200, actor=inquiry.responder,
                        details={"execution_id": inquiry.execution_id, "root_execution_id": inquiry.root_execution_id,
-                                "responder": inquiry.responder, "response": masked_response(inquiry)})
+                                "responder": inquiry.responder, "response": inquiry.shown_response()})
 
 
 def created_payload(inquiry: Inquiry) -> dict[str, Any]:

@@ -7,12 +7,13 @@ wakes the workflows that must go on, after the commit (app/services/unit_of_work
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from app.db import db
 from app.engine.runner_types import WORKFLOW_RUNNERS
 from app.engine.workflows import (
+    MAX_DOCUMENT,
+    RERUN_STATE,
     Conductor,
     ExpressionError,
     WorkflowError,
@@ -21,15 +22,11 @@ from app.engine.workflows import (
 )
 from app.errors import Conflict, ValidationError
 from app.models import Action, Execution, Pack
-from app.models.execution import PAUSED, PAUSING, TERMINAL
+from app.models.execution import RUNNER_STATE, TERMINAL
 from app.pack_paths import EntryPointOutside, locate_entry_point
 from app.services import execution_transitions as transitions
 from app.services import executions
 from app.services.pack_reader import pack_directory
-
-RUNNER_STATE = "runner_state"  # as tasks/container.py keeps it in the execution's context
-RERUN_STATE = "workflow_rerun"  # as tasks/runners/orquesta.py reads it
-MAX_WORKFLOW_BYTES = 1024 * 1024
 
 
 def _workflow(execution: Execution) -> None:
@@ -42,7 +39,7 @@ def pause(execution: Execution) -> Execution:
     """``running → pausing`` (and ``paused`` once nothing of it runs), for it and its nested
     workflows; 409 unless it is a running workflow (flush only)."""
     _workflow(execution)
-    if not transitions.pause_tree(execution.id, list(WORKFLOW_RUNNERS)):
+    if execution.id not in transitions.pause_tree(execution.id, list(WORKFLOW_RUNNERS)):
         db.session.refresh(execution)
         raise Conflict(f"Execution {execution.id} is {execution.status}; only a running workflow can be paused.",
                        {"status": [execution.status]})
@@ -54,11 +51,8 @@ def resume(execution: Execution) -> Execution:
     """``pausing | paused → running`` for it and its nested workflows, which are woken to start
     their next tasks; 409 unless it is pausing or paused (flush only)."""
     _workflow(execution)
-    if execution.status not in (PAUSING, PAUSED):
-        raise Conflict(f"Execution {execution.id} is {execution.status}; only a paused workflow can be resumed.",
-                       {"status": [execution.status]})
     resumed = transitions.resume_tree(execution.id)
-    if not resumed:
+    if execution.id not in resumed:  # (what it resumed below it is rolled back with the 409)
         db.session.refresh(execution)
         raise Conflict(f"Execution {execution.id} is {execution.status}; only a paused workflow can be resumed.",
                        {"status": [execution.status]})
@@ -78,17 +72,9 @@ def workflow_file(action: Action, pack: Pack) -> WorkflowSpec:
         path = None
     if path is None:
         raise Conflict(f"The workflow file {action.entry_point!r} of {action.ref!r} is not in its pack.")
-    return load_file(path)
-
-
-def load_file(path: Path, shown: str | None = None) -> WorkflowSpec:
-    """Parse and check a workflow file (WorkflowError names the file, the task and the field)."""
+    # One byte past the limit is enough for load_workflow to refuse a file that is too large.
     with open(path, encoding="utf-8") as handle:
-        text = handle.read(MAX_WORKFLOW_BYTES + 1)
-    name = shown or path.name
-    if len(text) > MAX_WORKFLOW_BYTES:
-        raise WorkflowError(f"{name}: the workflow is larger than {MAX_WORKFLOW_BYTES} bytes", file=name)
-    return load_workflow(text, name)
+        return load_workflow(handle.read(MAX_DOCUMENT + 1), path.name)
 
 
 def rerun(original: Execution, tasks: list[str], overrides: dict[str, Any], user: str | None) -> Execution:

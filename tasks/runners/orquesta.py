@@ -20,6 +20,8 @@ import os
 from typing import Any
 
 from app.engine.workflows import (
+    MAX_DOCUMENT,
+    RERUN_STATE,
     Conductor,
     ExpressionError,
     WorkflowError,
@@ -39,18 +41,12 @@ from tasks.runners.base import (
 )
 from tasks.runners.entry_point import EntryPointError, entry_point_path
 
-MAX_WORKFLOW_BYTES = 1024 * 1024
-# A rerun starts from a state prepared by the API (app/services/workflows.py), in the context.
-RERUN_STATE = "workflow_rerun"
-
 
 @functools.lru_cache(maxsize=256)
 def _spec(path: str, mtime_ns: int, size: int) -> WorkflowSpec:
+    # One byte past the limit is enough for load_workflow to refuse a file that is too large.
     with open(path, encoding="utf-8") as handle:
-        text = handle.read(MAX_WORKFLOW_BYTES + 1)
-    if len(text) > MAX_WORKFLOW_BYTES:
-        raise WorkflowError(f"{os.path.basename(path)}: the workflow is larger than {MAX_WORKFLOW_BYTES} bytes")
-    return load_workflow(text, os.path.basename(path))
+        return load_workflow(handle.read(MAX_DOCUMENT + 1), os.path.basename(path))
 
 
 def workflow_spec(ctx: RunContext) -> WorkflowSpec:
