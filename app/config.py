@@ -169,7 +169,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PROXY_HOPS", non_negative_int, "0", "reverse proxies in front of web whose `X-Forwarded-For` is trusted (1 on Heroku)"),
     Setting("FOLLOW_STREAMS_PER_IDENTITY", positive_int, "4", "live log streams (`follow=true`) one identity may hold open at once"),
     Setting("FOLLOW_STREAMS_TOTAL", positive_int, "32", "live log streams open at once across all web processes"),
-    Setting("PATCHBAY_API_URL", optional_http_url, "", "where workers reach the web API (e.g. `http://web.internal:8000`): python actions and sensors call the keys API there with a run token (`make run` sets it); empty: their datastore calls fail"),
+    Setting("PATCHBAY_API_URL", optional_http_url, "", "where workers reach the web API (e.g. `http://web.internal:8000`): python actions and sensors call the keys API there with a run token (`make run` sets it); empty: a python action's `action_service` reads only the values it was started with and its writes are not kept"),
     Setting("EVENT_RETENTION_DAYS", positive_int, "7", "days events and their enforcements are kept before a periodic task purges them"),
     Setting("FOLLOW_STREAM_THREADS", positive_int, "4", "live log streams one web process serves at once, on threads of their own (the Procfile adds them to `WEB_THREADS`)"),
 )
