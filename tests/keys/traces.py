@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import uuid
 from urllib.parse import quote
 
 import redis
@@ -84,10 +85,12 @@ class RedisMonitor:
     broker messages, results, events and log lines as they pass, though consumed since."""
 
     def __init__(self, url: str) -> None:
+        self.url = url
         self.client = redis.Redis.from_url(url, socket_timeout=0.5)
         self.commands: list[str] = []
-        self._stop = threading.Event()
+        self._end: str | None = None  # the marker command that ends the recording
         self._ready = threading.Event()
+        self._failed: BaseException | None = None
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def start(self) -> RedisMonitor:
@@ -97,15 +100,29 @@ class RedisMonitor:
         return self
 
     def _run(self) -> None:
-        with self.client.monitor() as monitor:
-            self._ready.set()
-            while not self._stop.is_set():
-                try:
-                    self.commands.append(monitor.next_command()["command"])
-                except redis.TimeoutError:
-                    continue
+        try:
+            with self.client.monitor() as monitor:
+                self._ready.set()
+                while True:
+                    try:
+                        command = monitor.next_command()["command"]
+                    except redis.TimeoutError:
+                        continue
+                    if self._end is not None and self._end in command:
+                        return  # every command sent before the marker has been read
+                    self.commands.append(command)
+        except BaseException as exc:  # noqa: BLE001 - reported by stop()
+            self._failed = exc
 
     def stop(self) -> list[str]:
-        self._stop.set()
-        self._thread.join(10)
+        """Everything Redis ran until now: a marker command is sent last, and the recording
+        ends once MONITOR has passed it on (commands still in flight are not lost)."""
+        if self._thread.is_alive():
+            self._end = f"monitor-end-{uuid.uuid4().hex}"
+            redis.Redis.from_url(self.url).echo(self._end)
+            self._thread.join(10)
+        if self._failed is not None:
+            raise RuntimeError(f"MONITOR stopped early: {self._failed!r}")
+        if self._thread.is_alive():
+            raise RuntimeError("MONITOR did not pass the end marker on within 10 s")
         return self.commands
