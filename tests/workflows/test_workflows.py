@@ -391,8 +391,10 @@ def test_a_lost_chord_callback_is_made_up_by_the_sweeper(app, worker_api, tmp_pa
                 return created["id"] in sweep(app).get("resumed", [])
 
             wait_for(swept, timeout=30, every=1)
+            # The resume may be running on the worker that dropped the callback: it must not
+            # be stopped under it.
+            done = wait_until_done(worker_api, created["id"], timeout=60)
     finally:
         stop_group(proc)
-    done = wait_until_done(worker_api, created["id"], timeout=60)
     assert done["status"] == "succeeded", done
     assert done["result"]["output"] == {"echoed": ["alpha", "beta", "gamma", "delta"]}
