@@ -29,12 +29,15 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from urllib.parse import urlparse
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, select
 
 from bench.environment import prepare_environment
 from bench.harness import (
+    CpuMeter,
     bench_plain_celery,
+    cpu_line,
     percentile,
     run_clients,
     running_patchbay,
@@ -117,24 +120,37 @@ def post_executions(port: int, headers: dict[str, str], count: int, clients: int
 
 
 def wait_for_executions(app, ids: list[int], every: float = 0.02) -> list:
-    """Wait until every execution in ``ids`` has ended; their rows (created, started, status)."""
+    """Wait until every execution in ``ids`` has ended; their rows (created, started, status).
+
+    The watcher must not take the CPU it measures: each poll asks for the first execution
+    not yet ended at or after the last one found (executions end roughly in order), which
+    reads a few index entries instead of counting every id again.
+    """
     from app.db import db
     from app.models import Execution
     from app.models.execution import TERMINAL
 
+    low, high = min(ids), max(ids)
+    first_open = select(Execution.id).where(
+        Execution.id >= bindparam("cursor"), Execution.id <= high, Execution.status.not_in(sorted(TERMINAL))
+    ).order_by(Execution.id).limit(1)
     rows_query = select(Execution.id, Execution.created_at, Execution.started_at, Execution.status) \
-        .where(Execution.id.in_(ids))
-    done = select(func.count()).select_from(Execution) \
-        .where(Execution.id.in_(ids), Execution.status.in_(sorted(TERMINAL)))
+        .where(Execution.id.between(low, high))
     deadline = time.monotonic() + DEADLINE
+    cursor = low
     with app.app_context():
-        while db.session.scalar(done) < len(ids):
+        while (found := db.session.scalar(first_open, {"cursor": cursor})) is not None:
             db.session.rollback()
+            cursor = found
             if time.monotonic() > deadline:
                 raise SystemExit("the executions did not all end in time")
             time.sleep(every)
         rows = db.session.execute(rows_query).all()
         db.session.rollback()
+    wanted = set(ids)
+    rows = [row for row in rows if row.id in wanted]
+    if len(rows) != len(wanted):
+        raise SystemExit(f"{len(wanted) - len(rows)} execution(s) have no row")
     failed = [row for row in rows if row.status != "succeeded"]
     if failed:
         raise SystemExit(f"{len(failed)} execution(s) did not succeed: {failed[:3]}")
@@ -189,8 +205,13 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     with running_patchbay(app, "executions") as port:
         bench_patchbay(app, port, headers, min(40, args.n), args.clients)  # warm-up: imports, pools, caches
+        meter = CpuMeter(port, "-A bench.worker_app", BENCH_DB, urlparse(os.environ["REDIS_URL"]).port)
+        meter.start()
         rate, answered_rate = bench_patchbay(app, port, headers, args.n, args.clients)
+        patchbay_cpu = meter.per_item(args.n)
+        meter.start()
         celery_rate, round_trips = bench_plain_celery(app, args.n)
+        celery_cpu = meter.per_item(args.n)
         alone = bench_one_at_a_time(app, port, headers, args.latency, args.gap)
     concurrency = os.environ.get("WORKER_CONCURRENCY", "2")
     print(f"N = {args.n}, {args.clients} clients, {'X-API-Key' if args.auth == 'apikey' else 'bearer token'};"
@@ -204,6 +225,8 @@ def main() -> None:
     print(f"  as the client sees it: POST sent -> started {p50_p99(alone['sent -> started'])};"
           f" POST answered {p50_p99(alone['round trip'])}")
     print(f"plain Celery round trip (one at a time): {p50_p99(round_trips)}")
+    print(cpu_line("CPU per execution (throughput phase), ms", patchbay_cpu))
+    print(cpu_line("CPU per plain Celery task, ms", celery_cpu))
     print(f"ratio Patchbay / plain Celery: {rate / celery_rate:.2f}")
 
 

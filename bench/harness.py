@@ -185,3 +185,58 @@ def bench_plain_celery(app, n: int) -> tuple[float, list[float]]:
             celery.send_task(PLAIN_NOOP, queue="actions").get(timeout=30)
             round_trips.append((time.perf_counter() - begin) * 1000)
     return n / elapsed, round_trips
+
+
+class CpuMeter:
+    """CPU time (user + system) the processes of a run used, by part: the web (gunicorn on
+    ``port``), the worker (``hostname``, its pool included), PostgreSQL (the backends of
+    ``database`` and the server's own writers), Redis (the server on the broker's port) and
+    this client. ``start()`` then ``per_item(n)``: milliseconds of CPU per item, by part."""
+
+    PARTS = ("web", "worker", "postgres", "redis", "client")
+
+    def __init__(self, port: int | None, hostname: str | None, database: str, redis_port: int | None) -> None:
+        self.marks = {"web": f"127.0.0.1:{port}" if port else None, "worker": hostname,
+                      "postgres": database, "redis": f":{redis_port}" if redis_port else None}
+        self.before: dict[str, float] = {}
+
+    def _part(self, proc) -> str | None:
+        if proc.pid == os.getpid():
+            return "client"
+        line = " ".join(proc.cmdline())
+        if self.marks["web"] and "gunicorn" in line and self.marks["web"] in line:
+            return "web"
+        if self.marks["worker"] and self.marks["worker"] in line:
+            return "worker"
+        if line.startswith("postgres:") and (self.marks["postgres"] in line or line.endswith(
+                ("walwriter", "checkpointer", "background writer"))):
+            return "postgres"
+        if self.marks["redis"] and "redis-server" in line and self.marks["redis"] in line:
+            return "redis"
+        return None
+
+    def _sample(self) -> dict[str, float]:
+        import psutil
+
+        used = dict.fromkeys(self.PARTS, 0.0)
+        for proc in psutil.process_iter():
+            try:
+                part = self._part(proc)
+                if part:
+                    times = proc.cpu_times()
+                    used[part] += times.user + times.system
+            except (psutil.Error, OSError):
+                continue
+        return used
+
+    def start(self) -> None:
+        self.before = self._sample()
+
+    def per_item(self, n: int) -> dict[str, float]:
+        after = self._sample()
+        return {part: (after[part] - self.before.get(part, 0.0)) * 1000 / n for part in self.PARTS}
+
+
+def cpu_line(label: str, per_item: dict[str, float]) -> str:
+    parts = ", ".join(f"{part} {ms:.1f}" for part, ms in per_item.items() if ms >= 0.05)
+    return f"{label}: {parts}; total {sum(per_item.values()):.1f} ms"
