@@ -121,27 +121,35 @@ class ExecutionContainer:
     # --- the two ways in -------------------------------------------------------------------
 
     def start(self) -> Outcome:
-        execution = transitions.claim(self.execution_id, self.worker_host, self.task_id)
-        return self._drive(execution, resuming=False)
+        # The claim comes with the action and pack, and is committed as it returns.
+        claimed = transitions.claim(self.execution_id, self.worker_host, self.task_id)
+        if claimed is None:
+            return self._not_claimed()
+        execution, action, pack = claimed
+        db.session.commit()
+        return self._drive(execution, (action, pack) if action is not None else None, resuming=False)
 
     def resume(self) -> Outcome:
         execution = transitions.claim_resume(self.execution_id, self.worker_host)
-        return self._drive(execution, resuming=True)
-
-    # --- prepare, run, record ----------------------------------------------------------------
-
-    def _drive(self, execution: Execution | None, *, resuming: bool) -> Outcome:
         if execution is None:
-            db.session.rollback()
-            status = db.session.scalar(select(Execution.status).where(Execution.id == self.execution_id))
-            db.session.rollback()
-            return Outcome(self.execution_id, False, status)
-        request_id_var.set(execution.request_id)
+            return self._not_claimed()
         # The action and pack in the claim's transaction: one commit makes the claim visible.
         found = db.session.execute(
             select(Action, Pack).join(Pack, Pack.id == Action.pack_id).where(Action.id == execution.action_id)
         ).first() if execution.action_id else None
         db.session.commit()
+        return self._drive(execution, found, resuming=True)
+
+    def _not_claimed(self) -> Outcome:
+        db.session.rollback()
+        status = db.session.scalar(select(Execution.status).where(Execution.id == self.execution_id))
+        db.session.rollback()
+        return Outcome(self.execution_id, False, status)
+
+    # --- prepare, run, record ----------------------------------------------------------------
+
+    def _drive(self, execution: Execution, found: tuple[Action, Pack] | None, *, resuming: bool) -> Outcome:
+        request_id_var.set(execution.request_id)
         seen = execution.wakeups
         position = None  # where the log stands after a round whose wait was refused
         for _ in range(MAX_ROUNDS):
@@ -191,8 +199,13 @@ class ExecutionContainer:
         result = mask_value(outcome.result or {}, run.hidden)
         error = mask_text(outcome.error, run.hidden) if outcome.error else None
         # A run that wrote nothing (a noop) has nothing in Redis to move.
+        logs = bool(writer.seq or writer.unsent)
         truncated = (execution_logs.persist_lines(writer.client, execution.id, writer.unsent) or writer.truncated
-                     if writer.seq or writer.unsent else False)
+                     if logs else False)
+        if not (logs or outcome.state is not None or execution.parent_id
+                or executions.may_retry(execution, run.policy)):
+            # The end is the one statement of its transaction: it commits as it runs.
+            transitions.outside_transaction()
         if outcome.state is not None:
             # What a runner keeps past its end (a workflow's state, for a rerun from a task).
             db.session.execute(update(Execution).where(Execution.id == execution.id).values(
@@ -207,8 +220,10 @@ class ExecutionContainer:
         executions.create_retry(execution, status, run.policy)
         # A child that succeeded in a chord leaves its parent's wake to the chord's callback.
         in_chord = status == SUCCEEDED and (execution.context or {}).get("chord")
+        # A run that wrote nothing and was not canceled left no lines and no cancel flag in Redis.
         executions.ended([execution.id], secrets=run.had_secrets, logs=False, listened=listened,
-                         parents=[execution.parent_id] if execution.parent_id and not in_chord else [])
+                         parents=[execution.parent_id] if execution.parent_id and not in_chord else [],
+                         redis_keys=logs or writer.truncated or status == CANCELED)
         unit_of_work.commit()
         log.info("execution %s ended %s", execution.id, status)
         return Outcome(execution.id, True, status, error, execution.action_ref)

@@ -32,7 +32,7 @@ from sqlalchemy.engine import Engine
 
 from app.db import db, utcnow
 from app.engine.unstorable import map_strings, replace_unstorable
-from app.models import Execution, Inquiry
+from app.models import Action, Execution, Inquiry, Pack
 from app.models.execution import (
     ABANDONED,
     ACTIVE,
@@ -64,19 +64,54 @@ def _sql_list(statuses) -> str:
 # The two statements every execution runs, as plain SQL: built once, no compilation per call
 # (through the ORM's UPDATE … RETURNING they cost twice the time, measured in
 # docs/performance.md).
+def _columns(alias: str, table) -> str:
+    return ", ".join(f'{alias}."{column.name}"' for column in table.columns)
+
+
+# The claim returns the claimed row with its action and pack (what the worker loads next):
+# one statement, run outside a transaction block, so the claim is committed — `running` is
+# visible and a second claim fails — in one round trip instead of BEGIN, UPDATE, SELECT and
+# COMMIT. The columns are listed in table order and matched by position (names repeat).
 _CLAIM = text(
+    "WITH claimed AS ("
     f"UPDATE executions SET status = '{RUNNING}', started_at = :now, heartbeat_at = :now,"
     " worker_host = :host, task_id = COALESCE(NULLIF(:task_id, ''), task_id)"
-    f" WHERE id = :id AND status IN ({_sql_list(QUEUED)}) RETURNING *")
+    f" WHERE id = :id AND status IN ({_sql_list(QUEUED)}) RETURNING *)"
+    f" SELECT {_columns('claimed', Execution.__table__)}, {_columns('actions', Action.__table__)},"
+    f" {_columns('packs', Pack.__table__)} FROM claimed"
+    " LEFT JOIN actions ON actions.id = claimed.action_id LEFT JOIN packs ON packs.id = actions.pack_id"
+).columns(*Execution.__table__.columns, *Action.__table__.columns, *Pack.__table__.columns)
+_CLAIMED = select(Execution, Action, Pack).from_statement(_CLAIM)
 
 
-def claim(execution_id: int, worker_host: str, task_id: str | None) -> Execution | None:
-    """``requested|scheduled → running`` if nobody else did; None otherwise (flush only)."""
-    return db.session.scalars(
-        select(Execution).from_statement(_CLAIM),
+def outside_transaction() -> bool:
+    """Run the session's next statements in autocommit mode — each committed as it runs, no
+    BEGIN or COMMIT round trips — when no transaction is open (the session's commit is then
+    free; its after-commit work runs as usual); whether it could. For a change that is one
+    statement on its own."""
+    session = db.session()
+    if session.in_transaction():
+        return False
+    session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    return True
+
+
+def claim(execution_id: int, worker_host: str, task_id: str | None) -> tuple[Execution, Action | None,
+                                                                              Pack | None] | None:
+    """``requested|scheduled → running`` if nobody else did: (the execution, its action, its
+    pack — None if the action was deleted meanwhile); None otherwise.
+
+    Unlike the other transitions this one is committed when it returns: at the start of a
+    session's transaction it runs in autocommit mode (inside an open transaction, as tests
+    may call it, it joins that transaction and the caller's commit makes it visible).
+    """
+    outside_transaction()
+    row = db.session.execute(
+        _CLAIMED,
         {"id": execution_id, "now": utcnow(), "host": worker_host[:255], "task_id": (task_id or "")[:64]},
         execution_options={"populate_existing": True},
     ).first()
+    return (row[0], row[1], row[2]) if row else None
 
 
 def heartbeat(engine: Engine, execution_id: int) -> str | None:

@@ -17,7 +17,8 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import update
+from sqlalchemy import insert, update
+from sqlalchemy.orm import make_transient_to_detached
 
 from app.db import db, utcnow
 from app.engine.caller_parameters import caller_errors, given_timeout
@@ -153,7 +154,8 @@ def create_execution(action: Action, values: dict[str, Any], *, user: str | None
     secret = {name: merged[name] for name in secret_names(schema) if merged.get(name) is not None}
     literal = set(secret) | (set() if templates else set(values)) | set((context or {}).get("literal_parameters", []))
     context = {**(context or {}), "literal_parameters": sorted(literal)} if literal else (context or {})
-    execution = Execution(
+    now = utcnow()
+    execution = insert_execution(
         action_id=action.id, action_ref=action.ref, pack_name=action.pack_name,
         runner_type=action.runner_type, parameters=mask_secrets(merged, schema),
         status=REQUESTED, user=user, rule_ref=rule_ref, enforcement_id=enforcement_id,
@@ -161,15 +163,41 @@ def create_execution(action: Action, values: dict[str, Any], *, user: str | None
         root_id=(parent.root_id or parent.id) if parent else None,
         rerun_of=rerun_of, context=context, task_name=task_name, item_index=item_index,
         timeout=execution_timeout(action, merged, values), task_id=uuid.uuid4().hex,
-        request_id=request_id_var.get(), created_at=utcnow(), scheduled_at=utcnow(),
+        request_id=request_id_var.get(), created_at=now, scheduled_at=now,
     )
-    db.session.add(execution)
-    db.session.flush()
     stored = vault_secrets(merged, schema)  # the secret parameters and credential headers
     if stored:
         store_secrets(execution.id, stored)
     if send:
         enqueue(execution)
+    return execution
+
+
+# Every column but the id, with what a new row holds where the caller says nothing.
+_NEW_ROW = {column.key: None for column in Execution.__table__.columns if column.key != "id"} | {
+    "parameters": {}, "status": REQUESTED, "context": {}, "attempt": 1, "log_truncated": False,
+    "wakeups": 0, "waited_wakeups": 0}
+_INSERT = insert(Execution.__table__).returning(Execution.__table__.c.id)
+
+
+def insert_execution(**values: Any) -> Execution:
+    """Add one execution row now (one ``INSERT … RETURNING id`` in the session's transaction)
+    and give back the session's persistent object for it, every column loaded.
+
+    Creating executions is the hottest write there is; the ORM's flush of one new object
+    (its unit of work) cost several times the statement itself (docs/performance.md). Later
+    changes to the object are flushed as ORM updates, as for any loaded row.
+    """
+    unknown = set(values) - set(_NEW_ROW)
+    if unknown:
+        raise TypeError(f"not execution columns: {sorted(unknown)}")
+    row = {**_NEW_ROW, "created_at": utcnow(), **values}
+    # A None left out is SQL NULL (as the ORM stores an attribute it was not given; a JSON
+    # column given None would hold JSON null instead).
+    execution_id = db.session.execute(_INSERT, {k: v for k, v in row.items() if v is not None}).scalar_one()
+    execution = Execution(id=execution_id, **row)
+    make_transient_to_detached(execution)
+    db.session.add(execution)
     return execution
 
 
@@ -272,19 +300,20 @@ def wake_for_join(execution_id: int) -> bool:
 
 
 def ended(execution_ids: list[int], *, secrets: bool = True, logs: bool = True,
-          parents: list[int] | None = None, listened: bool = True) -> None:
+          parents: list[int] | None = None, listened: bool = True, redis_keys: bool = True) -> None:
     """In the transaction that ended these executions: wake their waiting parents, and after
     the commit move their log lines from Redis to PostgreSQL (unless the caller did, in the
     same transaction: ``logs=False``), drop them and the cancel flag from Redis, forget their
     secrets, fire ``core.execution_finished``. ``parents``: their parents' ids, when the
     caller knows them (saves a query); ``listened=False``: the caller knows no rule listens
-    for ``core.execution_finished`` (saves another)."""
+    for ``core.execution_finished`` (saves another); ``redis_keys=False``: the caller knows
+    it left nothing in Redis — no line written, no cancel asked (saves a round trip)."""
     wake(transitions.parents_of(execution_ids) if parents is None else parents)
     for execution_id in execution_ids:
-        unit_of_work.after_commit(_announce_end, execution_id, secrets, logs, listened)
+        unit_of_work.after_commit(_announce_end, execution_id, secrets, logs, listened, redis_keys)
 
 
-def _announce_end(execution_id: int, secrets: bool, logs: bool, listened: bool) -> None:
+def _announce_end(execution_id: int, secrets: bool, logs: bool, listened: bool, redis_keys: bool = True) -> None:
     client = redis_client()
     if logs:
         # A waiting or queued execution ended by a cancel: what it wrote before waiting is
@@ -294,7 +323,8 @@ def _announce_end(execution_id: int, secrets: bool, logs: bool, listened: bool) 
             db.session.execute(update(Execution).where(Execution.id == execution_id).values(log_truncated=True))
         db.session.commit()
     # The lines are in PostgreSQL now (persisted by the caller, or just above).
-    execution_logs.drop_redis_lines(client, execution_id, cancel_key(execution_id))
+    if redis_keys:
+        execution_logs.drop_redis_lines(client, execution_id, cancel_key(execution_id))
     if secrets:
         try:
             vault.delete_secret(vault.execution_secret_path(execution_id))
@@ -364,6 +394,13 @@ def retry_policy(action: Action | None) -> dict[str, Any]:
             "on": list(retry.get("on", ["failed"]))}
 
 
+def may_retry(execution: Execution, policy: dict[str, Any]) -> bool:
+    """Whether some end of ``execution`` could give it another attempt under ``policy``."""
+    if (execution.context or {}).get("in_workflow"):
+        return False  # a workflow task's own `retry` governs it (app/engine/workflows)
+    return bool(execution.action_id) and execution.attempt <= policy["retries"]
+
+
 def create_retry(execution: Execution, status: str, policy: dict[str, Any] | None = None) -> Execution | None:
     """A new attempt row if the action's retry policy covers ``status`` (flush only; it is
     queued, after its delay, once the transaction commits).
@@ -372,12 +409,10 @@ def create_retry(execution: Execution, status: str, policy: dict[str, Any] | Non
     ``retry_of``) so each attempt keeps its own logs, timings and result. ``policy`` saves
     loading the action when the caller has it.
     """
-    if (execution.context or {}).get("in_workflow"):
-        return None  # a workflow task's own `retry` governs it (app/engine/workflows)
     if policy is None:
         action = db.session.get(Action, execution.action_id) if execution.action_id else None
         policy = retry_policy(action)
-    if status not in policy["on"] or execution.attempt > policy["retries"] or not execution.action_id:
+    if status not in policy["on"] or not may_retry(execution, policy):
         return None
     now = utcnow()
     delay = policy["delay"]
