@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from app.extensions import redis_client, redis_for
 from app.models import Action, Pack
+from app.security.auth_cache import read_along, read_along_with_stamps
 from app.services.content import get_by_ref
 
 log = logging.getLogger("patchbay.actions")
@@ -95,8 +96,12 @@ def action_by_ref(ref: str) -> ActionFacts:
 
 
 def _read_stamp() -> str | None:
-    """The current stamp (set now if there is none); None when Redis does not answer."""
+    """The current stamp (set now if there is none); None when Redis does not answer. A
+    request usually has it already: it is read along with authentication's stamps."""
     try:
+        found, stamp = read_along(STAMP)
+        if found and stamp is not None:
+            return stamp.decode() if isinstance(stamp, bytes) else stamp
         client = redis_client()
         stamp = client.get(STAMP)
         if stamp is None:
@@ -116,6 +121,7 @@ _installed: dict[str, str] = {}
 def track_changes(redis_url: str) -> None:
     """Give the stamp a new value whenever a commit changed an action or a pack (idempotent)."""
     _installed.setdefault("url", redis_url)
+    read_along_with_stamps(STAMP)
     if not event.contains(Session, "after_flush", _mark):
         event.listen(Session, "after_flush", _mark)
         event.listen(Session, "after_commit", _change_stamp)

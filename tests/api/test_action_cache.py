@@ -59,3 +59,25 @@ def test_a_deleted_action_is_404_although_it_was_cached(api, create_action):
     assert api.delete("/api/v1/actions/cache.four").status_code in (200, 204)
     gone = api.post("/api/v1/actions/cache.four/execute", json={})
     assert gone.status_code == 404
+
+
+def test_a_change_by_another_process_is_seen_by_the_next_execute(app, api, create_action):
+    # The content stamp is read along with authentication's stamps (one MGET); a row changed
+    # and a stamp moved by another process, whose flush this process never saw, must still
+    # be seen by the very next call.
+    import secrets
+
+    from sqlalchemy import text
+
+    from app.extensions import redis_client
+    from app.services.action_cache import STAMP
+
+    create_action("cache.five")
+    assert api.post("/api/v1/actions/cache.five/execute", json={}).status_code == 201
+    with app.app_context():
+        db.session.execute(text("UPDATE actions SET enabled = false WHERE name = 'five'"))
+        db.session.commit()
+        redis_client().set(STAMP, secrets.token_hex(16))
+    refused = api.post("/api/v1/actions/cache.five/execute", json={})
+    assert refused.status_code == 409
+    assert "disabled" in refused.json["message"]
