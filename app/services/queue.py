@@ -12,6 +12,10 @@ from typing import Any
 from celery import Celery, chord
 from flask import current_app
 
+from app.services import redis_transport
+
+redis_transport.install()
+
 RUN_EXECUTION = "patchbay.run_execution"
 RESUME_EXECUTION = "patchbay.resume_execution"
 JOIN_CHILDREN = "patchbay.join_children"
