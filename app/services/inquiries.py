@@ -25,7 +25,7 @@ from sqlalchemy.dialects.postgresql import JSONB, array
 from sqlalchemy.orm import aliased
 
 from app.db import db, utcnow
-from app.engine.parameters import json_schema_errors, validator
+from app.engine.parameters import json_schema_errors, mask_secret_properties, validator
 from app.engine.schema_patterns import pattern_budget
 from app.errors import Conflict, Forbidden, NotFound, ValidationError
 from app.models import Execution, Inquiry, Rule, Trigger
@@ -180,12 +180,17 @@ def _add(errors: dict[str, Any], path: list[str], message: str) -> None:
 
 def respond(inquiry: Inquiry, response: Any, responder: str | None) -> Inquiry:
     """Record the answer (422 naming the field if it does not match the schema, 409 if the
-    inquiry was already answered or closed) and wake its execution (flush only)."""
+    inquiry was already answered or closed) and wake its execution (flush only).
+
+    What the schema marks ``secret: true`` is checked, then stored as ``********``: nobody
+    reads it back (the API, the audit log and the resumed ``core.ask`` all show it masked),
+    so no table ever holds it."""
     check_storable({"response": response})
     problems = response_errors(inquiry.schema or {}, response)
     if problems:
         raise ValidationError("The response does not match the inquiry's schema.", problems)
-    _close(inquiry, RESPONDED, response=response, responder=responder, responded_at=utcnow())
+    _close(inquiry, RESPONDED, response=mask_secret_properties(inquiry.schema or {}, response),
+           responder=responder, responded_at=utcnow())
     return inquiry
 
 
