@@ -205,7 +205,7 @@ class ExecutionContainer:
         if not (logs or outcome.state is not None or execution.parent_id
                 or executions.may_retry(execution, run.policy)):
             # The end is the one statement of its transaction: it commits as it runs.
-            transitions.outside_transaction()
+            unit_of_work.outside_transaction()
         if outcome.state is not None:
             # What a runner keeps past its end (a workflow's state, for a rerun from a task).
             db.session.execute(update(Execution).where(Execution.id == execution.id).values(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, select, text
 
 from app.db import db, utcnow
 from app.engine.parameters import instance_errors
@@ -69,19 +69,26 @@ def get_event(event_id: int) -> Event:
     return event
 
 
+# Both run for every event: plain SQL built once (the ORM compiles an UPDATE per call).
+_CLAIM = text(f"UPDATE events SET status = '{PROCESSING}', claimed_at = :now"
+              f" WHERE id = :id AND status = '{PENDING}' RETURNING *")
+_CLAIMED = select(Event).from_statement(_CLAIM)
+_FINISH = text(f"UPDATE events SET status = :status, error = :error, processed_at = :now"
+               f" WHERE id = :id AND status = '{PROCESSING}'")
+
+
 def claim_event(event_id: int) -> Event | None:
-    """``pending → processing`` with the claim time, if still pending (flush only)."""
-    return db.session.scalars(
-        update(Event).where(Event.id == event_id, Event.status == PENDING)
-        .values(status=PROCESSING, claimed_at=utcnow())
-        .returning(Event).execution_options(populate_existing=True)
-    ).first()
+    """``pending → processing`` with the claim time, if still pending. At the start of a
+    transaction it is committed as it runs (autocommit: one round trip), so the claim time
+    is there even if the worker dies next; inside an open one it is flushed only."""
+    unit_of_work.outside_transaction()
+    return db.session.scalars(_CLAIMED, {"id": event_id, "now": utcnow()},
+                              execution_options={"populate_existing": True}).first()
 
 
 def finish_event(event_id: int, status: str, error: str | None = None) -> None:
     """``processing → processed | failed`` (flush only)."""
-    db.session.execute(update(Event).where(Event.id == event_id, Event.status == PROCESSING)
-                       .values(status=status, error=error, processed_at=utcnow()))
+    db.session.execute(_FINISH, {"id": event_id, "status": status, "error": error, "now": utcnow()})
 
 
 def filtered(args: dict[str, Any], packs: set[str] | None) -> Select:

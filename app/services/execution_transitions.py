@@ -46,6 +46,7 @@ from app.models.execution import (
     TERMINAL,
     WAITING_ON_PERSON,
 )
+from app.services import unit_of_work
 
 # The built-in trigger of an execution's end (app/services/execution_events.py).
 EXECUTION_FINISHED = "core.execution_finished"
@@ -84,18 +85,6 @@ _CLAIM = text(
 _CLAIMED = select(Execution, Action, Pack).from_statement(_CLAIM)
 
 
-def outside_transaction() -> bool:
-    """Run the session's next statements in autocommit mode — each committed as it runs, no
-    BEGIN or COMMIT round trips — when no transaction is open (the session's commit is then
-    free; its after-commit work runs as usual); whether it could. For a change that is one
-    statement on its own."""
-    session = db.session()
-    if session.in_transaction():
-        return False
-    session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    return True
-
-
 def claim(execution_id: int, worker_host: str, task_id: str | None) -> tuple[Execution, Action | None,
                                                                               Pack | None] | None:
     """``requested|scheduled → running`` if nobody else did: (the execution, its action, its
@@ -105,7 +94,7 @@ def claim(execution_id: int, worker_host: str, task_id: str | None) -> tuple[Exe
     session's transaction it runs in autocommit mode (inside an open transaction, as tests
     may call it, it joins that transaction and the caller's commit makes it visible).
     """
-    outside_transaction()
+    unit_of_work.outside_transaction()
     row = db.session.execute(
         _CLAIMED,
         {"id": execution_id, "now": utcnow(), "host": worker_host[:255], "task_id": (task_id or "")[:64]},

@@ -71,6 +71,18 @@ def drain() -> None:
                     session.rollback()
 
 
+def outside_transaction() -> bool:
+    """Run the session's next statements in autocommit mode — each committed as it runs, no
+    BEGIN or COMMIT round trips — when no transaction is open (the session's commit is then
+    free, and its after-commit work runs as usual); whether it could. For a change that is
+    one statement on its own (a claim, an end with nothing else to write)."""
+    session = db.session()
+    if session.in_transaction():
+        return False
+    session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    return True
+
+
 def pending_count() -> int:
     """How much work waits for a commit (tests, assertions)."""
     return len(db.session().info.get(_PENDING, []))
