@@ -13,7 +13,7 @@ import redis
 
 from app.services import queue, redis_transport
 
-BROKER_DB = 15
+BROKER_DB = 14  # as tests/executions/test_unit_of_work.py: a database no worker reads
 
 
 @pytest.fixture
