@@ -9,25 +9,8 @@ from __future__ import annotations
 import json
 
 import pytest
-import redis
 
 from app.services import queue, redis_transport
-
-BROKER_DB = 14  # as tests/executions/test_unit_of_work.py: a database no worker reads
-
-
-@pytest.fixture
-def quiet_broker(app):
-    saved = app.config["REDIS_URL"]
-    url = f"{saved.rsplit('/', 1)[0]}/{BROKER_DB}"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    app.config["REDIS_URL"] = url
-    try:
-        yield client
-    finally:
-        app.config["REDIS_URL"] = saved
-        client.flushdb()
 
 
 @pytest.mark.parametrize("scheme", ["redis", "rediss"])

@@ -7,27 +7,9 @@ The broker here is a Redis database no worker reads, so what was sent stays coun
 from __future__ import annotations
 
 import pytest
-import redis
 from sqlalchemy import text
 
 from app.services import queue
-
-BROKER_DB = 14
-
-
-@pytest.fixture
-def quiet_broker(app, committed_db):
-    """Point the app at a broker database no worker consumes; yield a client on it."""
-    saved = app.config["REDIS_URL"]
-    url = f"{saved.rsplit('/', 1)[0]}/{BROKER_DB}"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    app.config["REDIS_URL"] = url
-    try:
-        yield client
-    finally:
-        app.config["REDIS_URL"] = saved
-        client.flushdb()
 
 
 @pytest.fixture
