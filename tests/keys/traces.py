@@ -86,7 +86,10 @@ class RedisMonitor:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.client = redis.Redis.from_url(url, socket_timeout=0.5)
+        # No read timeout: redis-py drops a connection whose read timed out, which ended the
+        # recording at the first half second without a command. The marker ``stop`` sends
+        # is the command that always comes.
+        self.client = redis.Redis.from_url(url)
         self.commands: list[str] = []
         self._end: str | None = None  # the marker command that ends the recording
         self._ready = threading.Event()
@@ -104,10 +107,7 @@ class RedisMonitor:
             with self.client.monitor() as monitor:
                 self._ready.set()
                 while True:
-                    try:
-                        command = monitor.next_command()["command"]
-                    except redis.TimeoutError:
-                        continue
+                    command = monitor.next_command()["command"]
                     if self._end is not None and self._end in command:
                         return  # every command sent before the marker has been read
                     self.commands.append(command)
