@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from app.engine.workflows import MAX_DOCUMENT, WorkflowSpec, load_workflow
+
 
 def inside(path: Path | None, directory: Path) -> bool:
     """Whether ``path`` (already resolved) is ``directory`` or under it."""
@@ -40,3 +42,13 @@ def locate_entry_point(directory: Path, folder: str, entry_point: str) -> Path |
         if target.is_file():
             return target
     return None
+
+
+def read_workflow_file(path: Path | str) -> WorkflowSpec:
+    """The workflow definition in ``path``, parsed and checked (WorkflowError, OSError).
+
+    One byte past the size limit is read: enough for load_workflow to refuse a file that is
+    too large without reading all of it.
+    """
+    with open(path, encoding="utf-8") as handle:
+        return load_workflow(handle.read(MAX_DOCUMENT + 1), Path(path).name)

@@ -12,18 +12,16 @@ from typing import Any
 from app.db import db
 from app.engine.runner_types import WORKFLOW_RUNNERS
 from app.engine.workflows import (
-    MAX_DOCUMENT,
     RERUN_STATE,
     Conductor,
     ExpressionError,
     WorkflowError,
     WorkflowSpec,
-    load_workflow,
 )
 from app.errors import Conflict, ValidationError
 from app.models import Action, Execution, Pack
 from app.models.execution import RUNNER_STATE, TERMINAL
-from app.pack_paths import EntryPointOutside, locate_entry_point
+from app.pack_paths import EntryPointOutside, locate_entry_point, read_workflow_file
 from app.services import execution_transitions as transitions
 from app.services import executions
 from app.services.pack_reader import pack_directory
@@ -72,9 +70,7 @@ def workflow_file(action: Action, pack: Pack) -> WorkflowSpec:
         path = None
     if path is None:
         raise Conflict(f"The workflow file {action.entry_point!r} of {action.ref!r} is not in its pack.")
-    # One byte past the limit is enough for load_workflow to refuse a file that is too large.
-    with open(path, encoding="utf-8") as handle:
-        return load_workflow(handle.read(MAX_DOCUMENT + 1), path.name)
+    return read_workflow_file(path)
 
 
 def rerun(original: Execution, tasks: list[str], overrides: dict[str, Any], user: str | None) -> Execution:

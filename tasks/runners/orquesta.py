@@ -20,15 +20,14 @@ import os
 from typing import Any
 
 from app.engine.workflows import (
-    MAX_DOCUMENT,
     RERUN_STATE,
     Conductor,
     ExpressionError,
     WorkflowError,
     WorkflowSpec,
-    load_workflow,
 )
 from app.errors import APIError
+from app.pack_paths import read_workflow_file
 from tasks.runners.base import (
     CANCELED,
     FAILED,
@@ -44,9 +43,7 @@ from tasks.runners.entry_point import EntryPointError, entry_point_path
 
 @functools.lru_cache(maxsize=256)
 def _spec(path: str, mtime_ns: int, size: int) -> WorkflowSpec:
-    # One byte past the limit is enough for load_workflow to refuse a file that is too large.
-    with open(path, encoding="utf-8") as handle:
-        return load_workflow(handle.read(MAX_DOCUMENT + 1), os.path.basename(path))
+    return read_workflow_file(path)
 
 
 def workflow_spec(ctx: RunContext) -> WorkflowSpec:
