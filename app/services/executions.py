@@ -173,10 +173,13 @@ def create_execution(action: Action, values: dict[str, Any], *, user: str | None
     return execution
 
 
-# Every column but the id, with what a new row holds where the caller says nothing.
-_NEW_ROW = {column.key: None for column in Execution.__table__.columns if column.key != "id"} | {
-    "parameters": {}, "status": REQUESTED, "context": {}, "attempt": 1, "log_truncated": False,
-    "wakeups": 0, "waited_wakeups": 0}
+# Every column but the id, with the model's own default where the caller says nothing:
+# constants once, callables (dict, utcnow) per row.
+_COLUMNS = [column for column in Execution.__table__.columns if column.key != "id"]
+_CONSTANT_DEFAULTS = {column.key: column.default.arg if column.default is not None else None
+                      for column in _COLUMNS if column.default is None or not column.default.is_callable}
+_CALLABLE_DEFAULTS = {column.key: column.default.arg for column in _COLUMNS
+                      if column.default is not None and column.default.is_callable}
 _INSERT = insert(Execution.__table__).returning(Execution.__table__.c.id)
 
 
@@ -188,10 +191,11 @@ def insert_execution(**values: Any) -> Execution:
     (its unit of work) cost several times the statement itself (docs/performance.md). Later
     changes to the object are flushed as ORM updates, as for any loaded row.
     """
-    unknown = set(values) - set(_NEW_ROW)
+    unknown = set(values) - _CONSTANT_DEFAULTS.keys() - _CALLABLE_DEFAULTS.keys()
     if unknown:
         raise TypeError(f"not execution columns: {sorted(unknown)}")
-    row = {**_NEW_ROW, "created_at": utcnow(), **values}
+    row = {**_CONSTANT_DEFAULTS, **{key: make(None) for key, make in _CALLABLE_DEFAULTS.items() if key not in values},
+           **values}
     # A None left out is SQL NULL (as the ORM stores an attribute it was not given; a JSON
     # column given None would hold JSON null instead).
     execution_id = db.session.execute(_INSERT, {k: v for k, v in row.items() if v is not None}).scalar_one()
