@@ -357,19 +357,8 @@ def cancel_tree(execution_id: int) -> Canceled:
     ).all()
     outcome.signal += [(row.id, row.task_id) for row in running if row.waiting_on is None]
     # Waiting parents whose descendants have all ended: canceled now, deepest first.
-    child = Execution.__table__.alias("child")
-    while True:
-        done = db.session.scalars(
-            update(Execution)
-            .where(Execution.id.in_(ids), Execution.status == CANCELING, Execution.waiting_on.is_not(None),
-                   ~select(child.c.id).where(child.c.parent_id == Execution.id,
-                                             child.c.status.not_in(TERMINAL_LIST)).exists())
-            .values(status=CANCELED, finished_at=now, waiting_on=None)
-            .returning(Execution.id)
-        ).all()
-        if not done:
-            break
-        outcome.ended += list(done)
+    outcome.ended += _settle_idle(ids, CANCELING, TERMINAL_LIST,
+                                  {"status": CANCELED, "finished_at": now, "waiting_on": None})
     if outcome.ended:
         db.session.execute(update(Inquiry).where(Inquiry.execution_id.in_(outcome.ended), Inquiry.status == "pending")
                            .values(status="canceled"))
@@ -390,20 +379,28 @@ def pause_tree(execution_id: int, workflow_runners: list[str]) -> list[int]:
         .where(Execution.id.in_(ids), Execution.status == RUNNING, Execution.runner_type.in_(workflow_runners))
         .values(status=PAUSING).returning(Execution.id)
     ))
+    # A parent is idle once its paused child workflows are (paused is not ended, but nothing
+    # of it runs): only children that still run something count.
+    _settle_idle(changed, PAUSING, [*TERMINAL_LIST, PAUSED], {"status": PAUSED})
+    return changed
+
+
+def _settle_idle(ids: list[int], status: str, settled: list[str], values: dict[str, Any]) -> list[int]:
+    """Deepest first, until none moves: give ``values`` to each execution of ``ids`` that is
+    ``status``, waiting on its children, with no child outside ``settled``. Returns those moved."""
     child = Execution.__table__.alias("child")
-    # Deepest first: a parent is idle once its paused child workflows are (paused is not ended,
-    # but nothing of it runs): count only children that still run something.
+    moved: list[int] = []
     while True:
         done = db.session.scalars(
             update(Execution)
-            .where(Execution.id.in_(changed), Execution.status == PAUSING, Execution.waiting_on.is_not(None),
+            .where(Execution.id.in_(ids), Execution.status == status, Execution.waiting_on.is_not(None),
                    ~select(child.c.id).where(child.c.parent_id == Execution.id,
-                                             child.c.status.not_in([*TERMINAL_LIST, PAUSED])).exists())
-            .values(status=PAUSED).returning(Execution.id)
+                                             child.c.status.not_in(settled)).exists())
+            .values(**values).returning(Execution.id)
         ).all()
         if not done:
-            break
-    return changed
+            return moved
+        moved += done
 
 
 def resume_tree(execution_id: int) -> list[int]:
