@@ -24,16 +24,20 @@ import os
 import secrets
 import threading
 import time
+from urllib.parse import urlparse
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bench.environment import prepare_environment
 from bench.harness import (
+    CpuMeter,
     bench_plain_celery,
+    cpu_line,
     percentile,
     run_clients,
     running_patchbay,
     setup_app,
+    wait_until_ended,
 )
 
 BENCH_DB = "patchbay_bench_events"
@@ -85,25 +89,36 @@ def post_events(port: int, count: int, clients: int) -> list[int]:
 
 
 def wait_for_executions(app, event_ids: list[int], every: float = 0.02) -> list:
-    """Wait until each event's execution has ended; its rows (accepted, claimed, requested, started)."""
+    """Wait until each event's execution has ended; its rows (accepted, claimed, requested, started).
+
+    First the events (until each is processed), then the executions they caused, both with
+    the harness's cursor poll: a watcher that counted every id on each poll would take the
+    CPU it measures."""
     from app.db import db
     from app.models import Enforcement, Event, Execution
     from app.models.execution import TERMINAL
 
-    query = (select(Event.created_at, Event.claimed_at, Execution.created_at.label("requested_at"),
+    events = wait_until_ended(app, Event, event_ids, frozenset({"processed", "failed"}), (Event.id, Event.status),
+                              every)
+    unprocessed = [row for row in events if row.status != "processed"]
+    if unprocessed:
+        raise SystemExit(f"{len(unprocessed)} event(s) were not processed: {unprocessed[:3]}")
+    query = (select(Execution.id, Event.created_at, Event.claimed_at, Execution.created_at.label("requested_at"),
                     Execution.started_at, Execution.status)
              .join(Enforcement, Enforcement.event_id == Event.id)
              .join(Execution, Execution.enforcement_id == Enforcement.id)
-             .where(Event.id.in_(event_ids)))
-    done = query.with_only_columns(func.count()).where(Execution.status.in_(sorted(TERMINAL)))
-    deadline = time.monotonic() + DEADLINE
+             .where(Event.id.between(min(event_ids), max(event_ids))))
     with app.app_context():
-        while db.session.scalar(done) < len(event_ids):
-            db.session.rollback()
-            if time.monotonic() > deadline:
-                raise SystemExit("the executions did not all end in time")
-            time.sleep(every)
-        rows = db.session.execute(query).all()
+        wanted = set(event_ids)
+        execution_ids = [row.id for row in db.session.execute(query.add_columns(Event.id.label("event_id")))
+                         if row.event_id in wanted]
+        db.session.rollback()
+    if len(execution_ids) != len(event_ids):
+        raise SystemExit(f"{len(event_ids)} events caused {len(execution_ids)} executions, not one each")
+    wait_until_ended(app, Execution, execution_ids, TERMINAL, (Execution.id,), every)
+    with app.app_context():
+        rows = [row for row in db.session.execute(query.add_columns(Event.id.label("event_id")))
+                if row.event_id in wanted]
         db.session.rollback()
     failed = [row for row in rows if row.status != "succeeded"]
     if failed:
@@ -143,9 +158,14 @@ def main() -> None:
     app, _ = setup_app(webhook_content)
     with running_patchbay(app, "events") as port:
         bench_webhooks(app, port, min(40, args.n), args.clients)  # warm-up: imports, connections, pools
+        meter = CpuMeter(port, "-A bench.worker_app", BENCH_DB, urlparse(os.environ["REDIS_URL"]).port)
+        meter.start()
         rate, loaded = bench_webhooks(app, port, args.n, args.clients)
+        patchbay_cpu = meter.per_item(args.n)
         alone_rows = bench_one_at_a_time(app, port, args.latency)
+        meter.start()
         celery_rate, round_trips = bench_plain_celery(app, args.n)
+        celery_cpu = meter.per_item(args.n)
     alone = latencies_ms(alone_rows)
     concurrency = os.environ.get("WORKER_CONCURRENCY", "2")
     print(f"N = {args.n}, {args.clients} clients; gunicorn and worker (prefork x{concurrency}) from the Procfile;"
@@ -153,6 +173,8 @@ def main() -> None:
     print(f"Patchbay webhook events (POST -> core.noop succeeded): {rate:8.1f} events/s")
     print(f"plain Celery noop tasks (send_task -> get):           {celery_rate:8.1f} tasks/s")
     print(f"ratio Patchbay / plain Celery:                        {rate / celery_rate:8.2f}")
+    print(cpu_line("CPU per event (throughput phase), ms", patchbay_cpu))
+    print(cpu_line("CPU per plain Celery task, ms", celery_cpu))
     print(f"accepted -> started, one at a time ({len(alone)}): p50 {percentile(alone, 0.5):.1f} ms,"
           f" p99 {percentile(alone, 0.99):.1f} ms")
     for label, since, until in STAGES:

@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 
 from bench.environment import prepare_environment
 from bench.harness import (
@@ -42,6 +42,7 @@ from bench.harness import (
     run_clients,
     running_patchbay,
     setup_app,
+    wait_until_ended,
 )
 
 BENCH_DB = "patchbay_bench"
@@ -120,37 +121,12 @@ def post_executions(port: int, headers: dict[str, str], count: int, clients: int
 
 
 def wait_for_executions(app, ids: list[int], every: float = 0.02) -> list:
-    """Wait until every execution in ``ids`` has ended; their rows (created, started, status).
-
-    The watcher must not take the CPU it measures: each poll asks for the first execution
-    not yet ended at or after the last one found (executions end roughly in order), which
-    reads a few index entries instead of counting every id again.
-    """
-    from app.db import db
+    """Wait until every execution in ``ids`` has ended; their rows (created, started, status)."""
     from app.models import Execution
     from app.models.execution import TERMINAL
 
-    low, high = min(ids), max(ids)
-    first_open = select(Execution.id).where(
-        Execution.id >= bindparam("cursor"), Execution.id <= high, Execution.status.not_in(sorted(TERMINAL))
-    ).order_by(Execution.id).limit(1)
-    rows_query = select(Execution.id, Execution.created_at, Execution.started_at, Execution.status) \
-        .where(Execution.id.between(low, high))
-    deadline = time.monotonic() + DEADLINE
-    cursor = low
-    with app.app_context():
-        while (found := db.session.scalar(first_open, {"cursor": cursor})) is not None:
-            db.session.rollback()
-            cursor = found
-            if time.monotonic() > deadline:
-                raise SystemExit("the executions did not all end in time")
-            time.sleep(every)
-        rows = db.session.execute(rows_query).all()
-        db.session.rollback()
-    wanted = set(ids)
-    rows = [row for row in rows if row.id in wanted]
-    if len(rows) != len(wanted):
-        raise SystemExit(f"{len(wanted) - len(rows)} execution(s) have no row")
+    rows = wait_until_ended(app, Execution, ids, TERMINAL, (Execution.id, Execution.created_at, Execution.started_at,
+                                                  Execution.status), every)
     failed = [row for row in rows if row.status != "succeeded"]
     if failed:
         raise SystemExit(f"{len(failed)} execution(s) did not succeed: {failed[:3]}")
