@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+import redis
 from sqlalchemy import select
 
 from app.config import ROOT
@@ -331,3 +332,22 @@ def no_stream_slots(app):
         client = redis_client()
         for key in client.scan_iter(f"{STREAM_KEYS_PREFIX}:*"):
             client.delete(key)
+
+
+# A Redis database no worker reads: what is sent there stays countable.
+QUIET_BROKER_DB = 14
+
+
+@pytest.fixture
+def quiet_broker(app, committed_db):
+    """Point the app at the quiet broker database; yield a client on it."""
+    saved = app.config["REDIS_URL"]
+    url = f"{saved.rsplit('/', 1)[0]}/{QUIET_BROKER_DB}"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    app.config["REDIS_URL"] = url
+    try:
+        yield client
+    finally:
+        app.config["REDIS_URL"] = saved
+        client.flushdb()

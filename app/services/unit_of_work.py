@@ -19,7 +19,8 @@ never committed). Vault writes come first, then the commit; the periodic orphan 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import event
@@ -71,6 +72,25 @@ def drain() -> None:
                     session.rollback()
 
 
+@contextmanager
+def savepoint() -> Iterator[None]:
+    """A SAVEPOINT that takes its outside work with it: if the block raises, the rows it wrote
+    are rolled back, the work it registered with ``after_commit`` is dropped and its
+    ``on_rollback`` undo runs — the enclosing transaction goes on as if the block had not run."""
+    session = db.session()
+    pending_before = len(session.info.get(_PENDING, []))
+    undo_before = len(session.info.get(_UNDO, []))
+    try:
+        with session.begin_nested():
+            yield
+    except BaseException:
+        del session.info.get(_PENDING, [])[pending_before:]
+        undo = session.info.get(_UNDO, [])
+        inside, undo[undo_before:] = undo[undo_before:], []
+        _undo(inside)
+        raise
+
+
 def outside_transaction() -> bool:
     """Run the session's next statements in autocommit mode — each committed as it runs, no
     BEGIN or COMMIT round trips — when no transaction is open (the session's commit is then
@@ -90,6 +110,10 @@ def pending_count() -> int:
 
 @event.listens_for(Session, "after_commit")
 def _committed(session: Session) -> None:
+    # SQLAlchemy sends after_commit for a released SAVEPOINT too: that is no commit at all —
+    # the enclosing transaction may still roll back, and its work must wait for it.
+    if session.in_nested_transaction():
+        return
     pending = session.info.pop(_PENDING, [])
     session.info.pop(_UNDO, None)
     if pending:
@@ -100,11 +124,16 @@ def _committed(session: Session) -> None:
 def _ended(session: Session, transaction: Any) -> None:
     # The outermost transaction ended without a commit (rolled back, or the session closed
     # with it open): its work is dropped and what it did outside PostgreSQL is undone.
-    # Savepoints (begin_nested) keep theirs: the enclosing transaction still decides.
+    # Savepoints (begin_nested) keep theirs: the enclosing transaction still decides (a block
+    # under savepoint() that raised has dropped its own).
     if transaction.parent is not None or transaction.nested:
         return
     session.info.pop(_PENDING, None)
-    for fn, args in session.info.pop(_UNDO, []):
+    _undo(session.info.pop(_UNDO, []))
+
+
+def _undo(work: list[Work]) -> None:
+    for fn, args in work:
         try:
             fn(*args)
         except APIError as exc:  # an expected outage (Vault down): no traceback, one line

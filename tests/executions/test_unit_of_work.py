@@ -147,3 +147,49 @@ def test_an_undo_that_meets_a_vault_outage_logs_one_warning_without_a_traceback(
     assert record.levelname == "WARNING" and record.exc_info is None
     assert "not done: Vault (the secret store) is not available." in record.getMessage()
     assert "orphan sweep" in record.getMessage()
+
+
+def test_a_released_savepoint_is_no_commit(app, quiet_broker, secret_action):
+    # SQLAlchemy announces a released SAVEPOINT as a commit; work registered inside it must
+    # still wait for the enclosing transaction, and go with its rollback.
+    from app.db import db
+    from app.services import executions, unit_of_work, vault
+
+    with app.test_request_context():
+        action = executions.action_for_execute(secret_action)
+        with db.session.begin_nested():
+            path = vault.execution_secret_path(executions.create_execution(action, {"password": "s3"}).id)
+        unit_of_work.drain()
+        assert sent(quiet_broker) == 0
+        db.session.rollback()
+        unit_of_work.drain()
+        assert sent(quiet_broker) == 0
+        assert vault.read_secret(path) is None
+
+        with db.session.begin_nested():
+            kept = executions.create_execution(action, {"password": "s3"})
+        unit_of_work.commit()
+        assert sent(quiet_broker) == 1
+        vault.delete_secret(vault.execution_secret_path(kept.id))
+        db.session.remove()
+
+
+def test_a_savepoint_that_raises_takes_its_outside_work_with_it(app, quiet_broker, secret_action):
+    from app.db import db
+    from app.services import executions, unit_of_work, vault
+
+    with app.test_request_context():
+        action = executions.action_for_execute(secret_action)
+        kept = executions.create_execution(action, {"password": "kept"})
+        with pytest.raises(RuntimeError), unit_of_work.savepoint():
+            path = vault.execution_secret_path(executions.create_execution(action, {"password": "dropped"}).id)
+            raise RuntimeError("the block fails")
+        # Its secret was deleted from Vault at once (its on_rollback undo), its message dropped.
+        assert vault.read_secret(path) is None
+        unit_of_work.commit()
+
+        assert sent(quiet_broker) == 1
+        assert vault.read_secret(vault.execution_secret_path(kept.id)) == {"password": "kept"}
+        assert db.session.scalar(text("SELECT count(*) FROM executions")) == 1
+        vault.delete_secret(vault.execution_secret_path(kept.id))
+        db.session.remove()
