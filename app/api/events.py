@@ -18,7 +18,7 @@ from app.schemas.event import (
 )
 from app.security import current_principal, requires
 from app.security.decorators import ensure_pack_permission, pack_of
-from app.services import enforcements
+from app.services import enforcements, rules_engine
 from app.services import events as service
 
 blp = Blueprint("events", __name__, url_prefix="/api/v1/events",
@@ -38,15 +38,16 @@ class Events(MethodView):
         """Post an event
 
         Needs `events:create` on the trigger's pack. The payload is checked against the
-        trigger type's payload schema; the answer comes once the event is recorded, and the
-        rules on its trigger are evaluated by a worker.
+        trigger type's payload schema. The rules on its trigger are evaluated before the answer,
+        in the transaction that records the event: the answer's `status` is `processed` (or
+        `failed`, with the reason on the event), and the executions it requested are queued.
         """
         trigger = canonical_trigger_ref(data["trigger"])
         ensure_pack_permission("events:create", pack_of(trigger) or "")
         if trigger in PLATFORM_TRIGGERS:
             raise ValidationError(f"Events of {trigger} come only from Patchbay itself (webhooks, timers, "
                                   "executions); they cannot be posted.", {"trigger": ["Not postable."]})
-        event = service.record_event(data["trigger"], data["payload"], source="api")
+        event = rules_engine.receive(data["trigger"], data["payload"], source="api")
         db.session.commit()
         return event
 

@@ -1,9 +1,12 @@
 """Events: recording that something happened, and handing it to the rules engine.
 
-Whoever turns the outside world into an event (the events API, a webhook, a timer tick, a
-sensor's dispatch) calls ``record_event`` inside its unit of work and commits; the message
-goes after the commit (app/services/unit_of_work.py): one sent before could reach a worker
-before the row is visible. An event whose message is lost stays ``pending`` and a sweeper sends it again.
+Whoever turns the outside world into an event (a timer tick, a sensor's dispatch, an
+execution's end) calls ``record_event`` inside its unit of work and commits; the
+``process_event`` message goes after the commit (app/services/unit_of_work.py): one sent
+before could reach a worker before the row is visible. An event whose message is lost stays
+``pending`` and a sweeper sends it again. A web request (a webhook, the events API) records
+its event through ``rules_engine.receive`` instead, which evaluates the rules in the same
+transaction (``at_once``): no message at all.
 The event's ``source`` says which rules on its trigger it is for (app/engine/trigger_parameters.py).
 """
 
@@ -32,9 +35,14 @@ STATUSES = EVENT_STATUSES
 PENDING, PROCESSING, PROCESSED, FAILED = STATUSES
 
 
-def record_event(trigger: Trigger | str, payload: Any, *, source: str) -> Event:
+def record_event(trigger: Trigger | str, payload: Any, *, source: str, at_once: bool = False) -> Event:
     """Add a ``pending`` event of ``trigger`` (a row, a ref or a StackStorm alias) with
-    ``payload``; flush only.
+    ``payload``, to be sent to ``process_event`` after the commit; flush only.
+
+    ``at_once``: the caller processes it in this transaction (``rules_engine.receive``): it
+    is written ``processed`` — or changed to ``failed`` — and no message is sent. Nobody sees
+    it before the commit, and the commit makes the event, its enforcements and executions
+    visible together.
 
     The payload must match the trigger type's payload schema (422 naming the field).
     """
@@ -44,11 +52,14 @@ def record_event(trigger: Trigger | str, payload: Any, *, source: str) -> Event:
     if problems:
         raise ValidationError(f"The payload does not match the payload schema of {trigger.ref}.",
                               {"payload": problems})
+    now = utcnow()
     event = Event(trigger_id=trigger.id, trigger_ref=trigger.ref, pack_name=trigger.pack_name, payload=payload,
-                  source=source, status=PENDING, request_id=request_id_var.get(), created_at=utcnow())
+                  source=source, status=PROCESSED if at_once else PENDING, request_id=request_id_var.get(),
+                  created_at=now, claimed_at=now if at_once else None, processed_at=now if at_once else None)
     db.session.add(event)
     db.session.flush()
-    unit_of_work.after_commit(enqueue_event, event)
+    if not at_once:
+        unit_of_work.after_commit(enqueue_event, event)
     return event
 
 

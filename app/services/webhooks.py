@@ -27,7 +27,7 @@ from app.logging import request_id_var
 from app.models import WebhookRequest
 from app.security.authenticate import API_KEY_HEADER, authenticate
 from app.security.ratelimit import client_address
-from app.services.events import record_event
+from app.services import rules_engine
 from app.services.webhook_declarations import Webhook, find_webhook, normalize_url, resolve_secret
 
 log = logging.getLogger("patchbay.webhooks")
@@ -97,7 +97,8 @@ def _accept(hook: Webhook, raw: bytes, delivery: str | None) -> Received:
         return Received(int(original), hook.url, True)
     try:
         payload = {"headers": _stored_headers(hook), "body": _parse_body(raw)}
-        event = record_event(hook.trigger, payload, source=f"webhook:{hook.url}")
+        # The rules run here, in this transaction: the answer comes with the executions requested.
+        event = rules_engine.receive(hook.trigger, payload, source=f"webhook:{hook.url}", candidates=hook.rules)
         _log(hook, "accepted", 202, event_id=event.id, delivery=delivery)
         db.session.commit()
     except BaseException:

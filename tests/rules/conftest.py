@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.worker import wait_for
+from tests.worker import quiet_broker, wait_for  # noqa: F401 - quiet_broker: a fixture for this package
 
 
 @pytest.fixture

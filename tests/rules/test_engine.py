@@ -77,10 +77,45 @@ def test_a_rule_whose_parameters_do_not_render_records_why_and_runs_nothing(depl
     assert committed_db.scalar(select(func.count()).select_from(Execution)) == 0
 
 
-def test_an_event_posted_while_the_broker_is_down_is_swept_once_it_is_back(deploy_setup, committed_db, monkeypatch,
-                                                                          in_app):
-    from app.models import Event
+def test_an_event_posted_while_the_broker_is_down_is_processed_and_its_execution_runs_once_it_is_back(
+        deploy_setup, committed_db, monkeypatch, in_app):
+    from app.models import Enforcement, Execution
     from app.services import queue
+    from tasks.maintenance import sweep_executions
+
+    api = deploy_setup
+    make_rule(api, "always")
+    real_send = queue.send
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr(queue, "send", broker_down)
+    answer = api.post("/api/v1/events", json={"trigger": "demo.deploy", "payload": {"env": "prod", "version": "4"}})
+    # The rules ran in the request: the event, its enforcement and its execution are committed.
+    assert answer.status_code == 202 and answer.json["status"] == "processed", answer.json
+    [enforcement] = api.get(f"/api/v1/events/{answer.json['id']}").json["enforcements"]
+    execution_id = api.get(f"/api/v1/enforcements/{enforcement['id']}").json["execution"]["id"]
+    assert api.get(f"/api/v1/executions/{execution_id}").json["status"] == "requested"
+
+    monkeypatch.setattr(queue, "send", real_send)
+    committed_db.execute(Execution.__table__.update().where(Execution.id == execution_id)
+                         .values(scheduled_at=func.now() - func.make_interval(0, 0, 0, 0, 1)))
+    committed_db.commit()
+    with in_app():
+        swept = sweep_executions.run()
+    assert execution_id in swept["requeued"], swept
+
+    assert wait_until_done(api, execution_id)["status"] == "succeeded"
+    assert committed_db.scalar(select(func.count()).select_from(Enforcement)) == 1
+    assert committed_db.scalar(select(func.count()).select_from(Execution)) == 1
+
+
+def test_an_event_recorded_in_a_worker_while_the_broker_is_down_is_swept_once_it_is_back(
+        deploy_setup, committed_db, monkeypatch, in_app):
+    from app.models import Event
+    from app.services import queue, unit_of_work
+    from app.services.events import record_event
     from tasks.maintenance import sweep_events
 
     api = deploy_setup
@@ -91,19 +126,22 @@ def test_an_event_posted_while_the_broker_is_down_is_swept_once_it_is_back(deplo
         raise ConnectionError("broker unreachable")
 
     monkeypatch.setattr(queue, "send", broker_down)
-    event_id = post_event(api, {"env": "prod", "version": "4"})
-    assert api.get(f"/api/v1/events/{event_id}").json["status"] == "pending"
+    with in_app():
+        # As a timer tick or a sensor's dispatch records it: process_event is sent after the commit.
+        event = record_event("demo.deploy", {"env": "prod", "version": "4"}, source="api")
+        unit_of_work.commit()
+    assert api.get(f"/api/v1/events/{event.id}").json["status"] == "pending"
 
     monkeypatch.setattr(queue, "send", real_send)
-    committed_db.execute(Event.__table__.update().where(Event.id == event_id)
+    committed_db.execute(Event.__table__.update().where(Event.id == event.id)
                          .values(created_at=func.now() - func.make_interval(0, 0, 0, 0, 1)))
     committed_db.commit()
     with in_app():
         swept = sweep_events.run()
-    assert event_id in swept["requeued"]
+    assert event.id in swept["requeued"]
 
-    event = wait_processed(api, event_id)
-    assert event["status"] == "processed" and len(event["enforcements"]) == 1
+    processed = wait_processed(api, event.id)
+    assert processed["status"] == "processed" and len(processed["enforcements"]) == 1
 
 
 def test_an_event_stuck_in_processing_is_freed_and_processed(deploy_setup, committed_db, in_app):
