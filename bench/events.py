@@ -143,9 +143,8 @@ def bench_one_at_a_time(app, port: int, n: int) -> list:
     return rows
 
 
-STAGES = (("accepted -> event claimed by process_event", "created_at", "claimed_at"),
-          ("event claimed -> execution requested (rules)", "claimed_at", "requested_at"),
-          ("execution requested -> started (run_execution)", "requested_at", "started_at"))
+STAGES = (("accepted -> execution requested (the rules, in the request)", "created_at", "requested_at"),
+          ("execution requested -> started (commit, publish, run_execution's claim)", "requested_at", "started_at"))
 
 
 def main() -> None:
