@@ -26,13 +26,16 @@ from app.models import Event, Trigger
 from app.models.event import EVENT_STATUSES
 from app.services import queue, unit_of_work
 from app.services.content import check_storable
-from app.services.rows import row_by_id
+from app.services.rows import RowInserter, row_by_id
 from app.services.triggers import get_trigger
 
 log = logging.getLogger("patchbay.events")
 
 STATUSES = EVENT_STATUSES
 PENDING, PROCESSING, PROCESSED, FAILED = STATUSES
+
+
+_insert = RowInserter(Event)  # an event is written for every webhook call and timer tick
 
 
 def record_event(trigger: Trigger | str, payload: Any, *, source: str, at_once: bool = False) -> Event:
@@ -53,11 +56,9 @@ def record_event(trigger: Trigger | str, payload: Any, *, source: str, at_once: 
         raise ValidationError(f"The payload does not match the payload schema of {trigger.ref}.",
                               {"payload": problems})
     now = utcnow()
-    event = Event(trigger_id=trigger.id, trigger_ref=trigger.ref, pack_name=trigger.pack_name, payload=payload,
-                  source=source, status=PROCESSED if at_once else PENDING, request_id=request_id_var.get(),
-                  created_at=now, claimed_at=now if at_once else None, processed_at=now if at_once else None)
-    db.session.add(event)
-    db.session.flush()
+    event = _insert(trigger_id=trigger.id, trigger_ref=trigger.ref, pack_name=trigger.pack_name, payload=payload,
+                    source=source, status=PROCESSED if at_once else PENDING, request_id=request_id_var.get(),
+                    created_at=now, claimed_at=now if at_once else None, processed_at=now if at_once else None)
     if not at_once:
         unit_of_work.after_commit(enqueue_event, event)
     return event

@@ -17,8 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import insert, update
-from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy import update
 
 from app.db import db, utcnow
 from app.engine.caller_parameters import caller_errors, given_timeout
@@ -41,7 +40,7 @@ from app.services import execution_transitions as transitions
 from app.services.action_cache import ActionFacts
 from app.services.execution_transitions import requested_parameters
 from app.services.masking import mask_text, mask_value, secret_strings
-from app.services.rows import row_by_id
+from app.services.rows import RowInserter, row_by_id
 
 log = logging.getLogger("patchbay.executions")
 
@@ -173,14 +172,7 @@ def create_execution(action: Action, values: dict[str, Any], *, user: str | None
     return execution
 
 
-# Every column but the id, with the model's own default where the caller says nothing:
-# constants once, callables (dict, utcnow) per row.
-_COLUMNS = [column for column in Execution.__table__.columns if column.key != "id"]
-_CONSTANT_DEFAULTS = {column.key: column.default.arg if column.default is not None else None
-                      for column in _COLUMNS if column.default is None or not column.default.is_callable}
-_CALLABLE_DEFAULTS = {column.key: column.default.arg for column in _COLUMNS
-                      if column.default is not None and column.default.is_callable}
-_INSERT = insert(Execution.__table__).returning(Execution.__table__.c.id)
+_insert = RowInserter(Execution)
 
 
 def insert_execution(**values: Any) -> Execution:
@@ -188,21 +180,9 @@ def insert_execution(**values: Any) -> Execution:
     and give back the session's persistent object for it, every column loaded.
 
     Creating executions is the hottest write there is; the ORM's flush of one new object
-    (its unit of work) cost several times the statement itself (docs/performance.md). Later
-    changes to the object are flushed as ORM updates, as for any loaded row.
+    (its unit of work) cost several times the statement itself (docs/performance.md).
     """
-    unknown = set(values) - _CONSTANT_DEFAULTS.keys() - _CALLABLE_DEFAULTS.keys()
-    if unknown:
-        raise TypeError(f"not execution columns: {sorted(unknown)}")
-    row = {**_CONSTANT_DEFAULTS, **{key: make(None) for key, make in _CALLABLE_DEFAULTS.items() if key not in values},
-           **values}
-    # A None left out is SQL NULL (as the ORM stores an attribute it was not given; a JSON
-    # column given None would hold JSON null instead).
-    execution_id = db.session.execute(_INSERT, {k: v for k, v in row.items() if v is not None}).scalar_one()
-    execution = Execution(id=execution_id, **row)
-    make_transient_to_detached(execution)
-    db.session.add(execution)
-    return execution
+    return _insert(**values)
 
 
 def store_secrets(execution_id: int, values: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from app.db import db
 from app.engine.parameters import secret_config_keys
@@ -85,13 +85,17 @@ class Webhook:
         return self.rules[0].pack_name
 
 
+# Built once: every webhook request runs the second.
+_ENABLED_WEBHOOK_RULES = (select(Rule).join(Trigger, Rule.trigger_id == Trigger.id)
+                          .where(Rule.enabled.is_(True), Trigger.ref.in_(WEBHOOK_TRIGGERS)).order_by(Rule.id))
+_AT_URLS = _ENABLED_WEBHOOK_RULES.where(
+    func.btrim(Rule.trigger_parameters["url"].astext, "/").in_(bindparam("urls", expanding=True)))
+
+
 def _enabled_webhook_rules(urls: Iterable[str] | None = None) -> list[Rule]:
-    url = func.btrim(Rule.trigger_parameters["url"].astext, "/")
-    query = (select(Rule).join(Trigger, Rule.trigger_id == Trigger.id)
-             .where(Rule.enabled.is_(True), Trigger.ref.in_(WEBHOOK_TRIGGERS)).order_by(Rule.id))
-    if urls is not None:
-        query = query.where(url.in_(sorted(set(urls))))
-    return list(db.session.scalars(query).unique())
+    if urls is None:
+        return list(db.session.scalars(_ENABLED_WEBHOOK_RULES).unique())
+    return list(db.session.scalars(_AT_URLS, {"urls": sorted(set(urls))}).unique())
 
 
 def _group(rules: list[Rule]) -> dict[str, list[Rule]]:

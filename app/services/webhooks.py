@@ -28,6 +28,7 @@ from app.models import WebhookRequest
 from app.security.authenticate import API_KEY_HEADER, authenticate
 from app.security.ratelimit import client_address
 from app.services import rules_engine
+from app.services.rows import RowInserter
 from app.services.webhook_declarations import Webhook, find_webhook, normalize_url, resolve_secret
 
 log = logging.getLogger("patchbay.webhooks")
@@ -208,14 +209,15 @@ def _parse_body(raw: bytes) -> Any:
         raise UnsupportedBody("Send JSON, a form or UTF-8 text.") from None
 
 
+_insert_request = RowInserter(WebhookRequest)  # one per request to a declared url
+
+
 def _log(hook: Webhook, outcome: str, status_code: int, *, event_id: int | None = None,
          detail: str | None = None, delivery: str | None = None) -> None:
     principal = g.get("principal")
-    db.session.add(WebhookRequest(
-        url=hook.url, packs=hook.packs, source_address=client_address(), outcome=outcome,
-        status_code=status_code, detail=detail, event_id=event_id, delivery_id=delivery,
-        principal=principal.name if principal is not None else None, request_id=request_id_var.get()))
-    db.session.flush()
+    _insert_request(url=hook.url, packs=hook.packs, source_address=client_address(), outcome=outcome,
+                    status_code=status_code, detail=detail, event_id=event_id, delivery_id=delivery,
+                    principal=principal.name if principal is not None else None, request_id=request_id_var.get())
 
 
 def _digest(url: str) -> str:

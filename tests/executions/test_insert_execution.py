@@ -51,5 +51,20 @@ def test_a_column_that_is_not_an_execution_column_is_refused(app, db_session):
 
     from app.services.executions import insert_execution
 
-    with pytest.raises(TypeError, match="not execution columns"):
+    with pytest.raises(TypeError, match="not Execution columns"):
         insert_execution(action_ref="x.y", colour="blue")
+
+
+def test_an_event_recorded_with_a_null_payload_stores_json_null(app, db_session, create_trigger):
+    # An event's payload column cannot be NULL: a sensor that dispatches no payload records
+    # JSON null, as the ORM did before events were written in one statement.
+    from sqlalchemy import text
+
+    from app.services.events import record_event
+
+    create_trigger("acme.ping")
+    event = record_event("acme.ping", None, source="sensor:acme.pinger")
+    db_session.commit()
+
+    assert event.payload is None
+    assert db_session.scalar(text("SELECT jsonb_typeof(payload) FROM events WHERE id = :id"), {"id": event.id}) == "null"
