@@ -54,27 +54,30 @@ def preview_parameters(rule: Rule, payload: Any, event: dict[str, Any]) -> dict[
     return render_rule_parameters(parameter_schema(action), action.runner_type, rule.action_parameters or {}, context)
 
 
+# Built once: one runs for every rule that matched an event.
+_INSERT = (insert(Enforcement.__table__).on_conflict_do_nothing(index_elements=["event_id", "rule_id"])
+           .returning(Enforcement.__table__.c.id))
+
+
 def enforce(rule: Rule, event: Event) -> Execution | None:
     """Record that ``rule`` matched ``event`` and request its execution (flush only).
 
     Returns the execution to enqueue after the commit, or None (a failed enforcement, or one
     that exists already).
     """
-    enforcement_id = db.session.scalar(
-        insert(Enforcement).values(event_id=event.id, rule_id=rule.id, rule_ref=rule.ref, pack_name=rule.pack_name,
-                                   status=SUCCEEDED, created_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["event_id", "rule_id"]).returning(Enforcement.id)
-    )
+    enforcement_id = db.session.scalar(_INSERT, {
+        "event_id": event.id, "rule_id": rule.id, "rule_ref": rule.ref, "pack_name": rule.pack_name,
+        "status": SUCCEEDED, "created_at": utcnow()})
     if enforcement_id is None:
         return None
     context = {"trigger": event.payload, "rule": rule_context(rule), "event": event_context(event),
                "enforcement": enforcement_id}
     try:
         preview_parameters(rule, event.payload, context["event"])
-        with db.session.begin_nested():
-            return create_execution(rule.action, dict(rule.action_parameters or {}), user=rule.created_by,
-                                    rule_ref=rule.ref, enforcement_id=enforcement_id, context=context,
-                                    templates=True)
+        # On an error create_execution has written nothing: the enforcement records why.
+        return create_execution(rule.action, dict(rule.action_parameters or {}), user=rule.created_by,
+                                rule_ref=rule.ref, enforcement_id=enforcement_id, context=context,
+                                templates=True)
     except (TemplateError, JinjaError, ValueError, APIError) as exc:
         reason = f"{exc.message} {exc.errors}" if isinstance(exc, APIError) and exc.errors \
             else exc.message if isinstance(exc, APIError) else str(exc)

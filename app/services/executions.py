@@ -127,6 +127,7 @@ def create_execution(action: Action, values: dict[str, Any], *, user: str | None
                      templates: bool = False, item_index: int | None = None, send: bool = True,
                      secret_values: list[str] = ()) -> Execution:
     """Validate ``values``, add the execution (``requested``) and store its secrets; flush only.
+    On an error it has written nothing (a Vault failure takes its row back with it).
 
     The worker renders the templates among the parameters (defaults such as
     ``cmd: "echo {{ message }}"``, written by the pack's author). Values given here are data,
@@ -154,7 +155,7 @@ def create_execution(action: Action, values: dict[str, Any], *, user: str | None
     literal = set(secret) | (set() if templates else set(values)) | set((context or {}).get("literal_parameters", []))
     context = {**(context or {}), "literal_parameters": sorted(literal)} if literal else (context or {})
     now = utcnow()
-    execution = insert_execution(
+    row = dict(
         action_id=action.id, action_ref=action.ref, pack_name=action.pack_name,
         runner_type=action.runner_type, parameters=mask_secrets(merged, schema),
         status=REQUESTED, user=user, rule_ref=rule_ref, enforcement_id=enforcement_id,
@@ -166,7 +167,15 @@ def create_execution(action: Action, values: dict[str, Any], *, user: str | None
     )
     stored = vault_secrets(merged, schema)  # the secret parameters and credential headers
     if stored:
-        store_secrets(execution.id, stored)
+        # Vault is the one step that can fail after the INSERT: a SAVEPOINT takes the row
+        # back with it, so a caller that goes on (the rules engine records a failed
+        # enforcement) keeps nothing of this execution. Everything before the INSERT fails
+        # having written nothing, so an execution without secrets needs no savepoint.
+        with unit_of_work.savepoint():
+            execution = insert_execution(**row)
+            store_secrets(execution.id, stored)
+    else:
+        execution = insert_execution(**row)
     if send:
         enqueue(execution)
     return execution

@@ -92,3 +92,29 @@ def test_a_webhook_answers_after_its_rules_ran(deploy_setup, core_pack, quiet_br
     execution = committed_db.scalar(select(Execution).where(Execution.enforcement_id == enforcement.id))
     assert execution.status == "requested" and execution.parameters == {"cmd": "echo deployed={{ trigger.body.version }}"}
     assert queued(quiet_broker, queue.ACTIONS_QUEUE) == [queue.RUN_EXECUTION]
+
+
+def test_vault_down_when_a_rule_s_execution_stores_a_secret_fails_the_enforcement_and_keeps_no_row(
+        deploy_setup, make_action, quiet_broker, committed_db, monkeypatch):
+    # create_execution writes its row, then the secret to Vault: the Vault failure must take
+    # the row back with it, while the enforcement stays, failed with the reason.
+    from app.models import Enforcement, Execution
+    from app.services import vault
+
+    api = deploy_setup
+    make_action("demo.login", "local-shell-cmd", parameters={
+        "cmd": {"type": "string"}, "password": {"type": "string", "secret": True}})
+    make_rule(api, "with_secret", action="demo.login",
+              action_parameters={"cmd": "true", "password": "{{ trigger.version }}"})
+
+    def vault_down(path, values):
+        raise vault.VaultUnavailable()
+
+    monkeypatch.setattr(vault, "write_secret", vault_down)
+    answer = api.post("/api/v1/events", json={"trigger": "demo.deploy", "payload": {"env": "prod", "version": "x"}})
+
+    assert answer.status_code == 202 and answer.json["status"] == "processed", answer.json
+    enforcement = committed_db.scalar(select(Enforcement))
+    assert enforcement.status == "failed" and "Vault" in enforcement.failure_reason
+    assert committed_db.scalar(select(func.count()).select_from(Execution)) == 0
+    assert queued(quiet_broker, queue.ACTIONS_QUEUE) == []
