@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from tests.rules.conftest import make_rule, post_event, wait_processed
@@ -77,20 +78,35 @@ def test_a_rule_whose_parameters_do_not_render_records_why_and_runs_nothing(depl
     assert committed_db.scalar(select(func.count()).select_from(Execution)) == 0
 
 
-def test_an_event_posted_while_the_broker_is_down_is_processed_and_its_execution_runs_once_it_is_back(
-        deploy_setup, committed_db, monkeypatch, in_app):
-    from app.models import Enforcement, Execution
+@pytest.fixture
+def broker(deploy_setup, monkeypatch):
+    """A rule ``demo.always`` on ``demo.deploy``; ``broker.down()`` makes every send fail
+    (as an unreachable broker does) until ``broker.up()``."""
     from app.services import queue
+
+    make_rule(deploy_setup, "always")
+    real_send = queue.send
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("broker unreachable")
+
+    class Broker:
+        def down(self) -> None:
+            monkeypatch.setattr(queue, "send", unreachable)
+
+        def up(self) -> None:
+            monkeypatch.setattr(queue, "send", real_send)
+
+    return Broker()
+
+
+def test_an_event_posted_while_the_broker_is_down_is_processed_and_its_execution_runs_once_it_is_back(
+        deploy_setup, broker, committed_db, in_app):
+    from app.models import Enforcement, Execution
     from tasks.maintenance import sweep_executions
 
     api = deploy_setup
-    make_rule(api, "always")
-    real_send = queue.send
-
-    def broker_down(*args, **kwargs):
-        raise ConnectionError("broker unreachable")
-
-    monkeypatch.setattr(queue, "send", broker_down)
+    broker.down()
     answer = api.post("/api/v1/events", json={"trigger": "demo.deploy", "payload": {"env": "prod", "version": "4"}})
     # The rules ran in the request: the event, its enforcement and its execution are committed.
     assert answer.status_code == 202 and answer.json["status"] == "processed", answer.json
@@ -98,7 +114,7 @@ def test_an_event_posted_while_the_broker_is_down_is_processed_and_its_execution
     execution_id = api.get(f"/api/v1/enforcements/{enforcement['id']}").json["execution"]["id"]
     assert api.get(f"/api/v1/executions/{execution_id}").json["status"] == "requested"
 
-    monkeypatch.setattr(queue, "send", real_send)
+    broker.up()
     committed_db.execute(Execution.__table__.update().where(Execution.id == execution_id)
                          .values(scheduled_at=func.now() - func.make_interval(0, 0, 0, 0, 1)))
     committed_db.commit()
@@ -112,27 +128,21 @@ def test_an_event_posted_while_the_broker_is_down_is_processed_and_its_execution
 
 
 def test_an_event_recorded_in_a_worker_while_the_broker_is_down_is_swept_once_it_is_back(
-        deploy_setup, committed_db, monkeypatch, in_app):
+        deploy_setup, broker, committed_db, in_app):
     from app.models import Event
-    from app.services import queue, unit_of_work
+    from app.services import unit_of_work
     from app.services.events import record_event
     from tasks.maintenance import sweep_events
 
     api = deploy_setup
-    make_rule(api, "always")
-    real_send = queue.send
-
-    def broker_down(*args, **kwargs):
-        raise ConnectionError("broker unreachable")
-
-    monkeypatch.setattr(queue, "send", broker_down)
+    broker.down()
     with in_app():
         # As a timer tick or a sensor's dispatch records it: process_event is sent after the commit.
         event = record_event("demo.deploy", {"env": "prod", "version": "4"}, source="api")
         unit_of_work.commit()
     assert api.get(f"/api/v1/events/{event.id}").json["status"] == "pending"
 
-    monkeypatch.setattr(queue, "send", real_send)
+    broker.up()
     committed_db.execute(Event.__table__.update().where(Event.id == event.id)
                          .values(created_at=func.now() - func.make_interval(0, 0, 0, 0, 1)))
     committed_db.commit()
