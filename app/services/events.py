@@ -43,7 +43,8 @@ def record_event(trigger: Trigger | str, payload: Any, *, source: str, at_once: 
     ``payload``, to be sent to ``process_event`` after the commit; flush only.
 
     ``at_once``: the caller processes it in this transaction (``rules_engine.receive``): it
-    is written ``processed`` — or changed to ``failed`` — and no message is sent. Nobody sees
+    is written ``processed`` — or changed to ``failed`` — with its claim and processing times
+    those of its recording, and no message is sent. Nobody sees
     it before the commit, and the commit makes the event, its enforcements and executions
     visible together.
 

@@ -17,8 +17,6 @@ def row_by_id(model: type[T], row_id: int) -> T | None:
     return db.session.get(model, row_id) if 0 < row_id <= BIGINT_MAX else None
 
 
-
-
 class RowInserter(Generic[T]):
     """``RowInserter(Model)(**values)``: one ``INSERT … RETURNING id`` in the session's
     transaction, giving back the session's persistent object for the new row, every column
@@ -28,8 +26,8 @@ class RowInserter(Generic[T]):
     Columns the caller leaves out get the model's default (constants once, callables such as
     ``dict`` or ``utcnow`` per row); a None is SQL NULL, as the ORM stores an attribute it was
     not given — but JSON null in a JSON column that cannot be NULL (an event's payload may be
-    ``null``), as the ORM stores a None it was given. Later changes to the
-    object are flushed as ORM updates, as for any loaded row; a rollback removes it.
+    ``null``), as the ORM stores a None it was given. Later changes to the object are flushed
+    as ORM updates, as for any loaded row; a rollback removes it.
     """
 
     def __init__(self, model: type[T]) -> None:
