@@ -7,6 +7,7 @@ opened it commits once at its end (services only ``flush``), and it is removed a
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -67,6 +68,24 @@ class Database:
         _ping_when_idle(self.engine)
         self.session.remove()
         self.session.configure(bind=self.engine)
+
+    def run_alone(self, sql: str, params: Sequence[Any]) -> None:
+        """Run one statement (driver placeholders, ``%s``) on a pooled connection in
+        autocommit mode: committed as it runs, outside any session's transaction, without
+        SQLAlchemy's execution machinery — for a small write on every request (the audit
+        entry), where that machinery cost more than the statement. A connection that failed
+        is discarded, not returned to the pool in an unknown state."""
+        connection = self.engine.raw_connection()
+        driver = connection.driver_connection
+        try:
+            driver.autocommit = True
+            driver.execute(sql, params)
+            driver.autocommit = False
+        except BaseException:
+            connection.invalidate()
+            raise
+        finally:
+            connection.close()
 
 
 db = Database()

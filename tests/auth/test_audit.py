@@ -179,3 +179,26 @@ def test_an_anonymous_call_to_no_route_is_not_audited(anonymous, api):
     assert api.delete("/api/v1/packs", headers={"X-Request-ID": "req-audit-unrouted-admin"}).status_code == 405
     (entry,) = entries_for("req-audit-unrouted-admin")
     assert (entry.actor, entry.action, entry.status_code) == ("admin", "unrouted", 405)
+
+
+def test_a_statement_run_alone_that_fails_leaves_no_broken_connection_in_the_pool(app):
+    # The audit entry's own statement runs on a pooled connection in autocommit mode; one
+    # that failed must not come back to the next caller half configured.
+    import psycopg
+    import pytest
+
+    with app.app_context():
+        for _ in range(db.engine.pool.size() + 1):
+            with pytest.raises(psycopg.errors.UndefinedTable):
+                db.run_alone("INSERT INTO no_such_table (x) VALUES (%s)", (1,))
+        with db.engine.connect() as connection:
+            # Still a transaction per use: a rolled back insert is not kept.
+            connection.execute(AuditEntry.__table__.insert().values(action="test:rolled_back", resource_type="test",
+                                                                    outcome="success", details={}))
+            connection.rollback()
+            kept = connection.execute(select(AuditEntry.__table__).where(AuditEntry.action == "test:rolled_back")).all()
+        db.run_alone("INSERT INTO audit_log (action, resource_type, outcome, details) VALUES (%s, %s, %s, %s)",
+                     ("test:run_alone", "test", "success", "{}"))
+        with db.engine.connect() as connection:
+            rows = connection.execute(select(AuditEntry.__table__).where(AuditEntry.action == "test:run_alone")).all()
+    assert kept == [] and len(rows) == 1
