@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 
 from flask import Flask, current_app, request
 from flask_limiter import Limiter
@@ -43,9 +44,34 @@ def login_rate() -> str:
 
 limiter = Limiter(key_func=client_address, key_prefix=KEY_PREFIX, headers_enabled=True)
 
+RATE_LIMITED = "_patchbay_rate_limited"  # marks a view that carries a limit
+
+
+def _marking(decorator: Callable[[Callable], Callable]) -> Callable[[Callable], Callable]:
+    """``decorator`` (a flask-limiter limit) that also marks the view it limits; the mark
+    survives the decorators stacked above it (functools.wraps copies it)."""
+
+    def apply(view: Callable) -> Callable:
+        limited = decorator(view)
+        setattr(limited, RATE_LIMITED, True)
+        return limited
+
+    return apply
+
+
 # Stack both on a view: attempts per client address and per attempted username.
-limit_per_address = limiter.limit(login_rate, key_func=client_address, methods=["POST"])
-limit_per_username = limiter.limit(login_rate, key_func=attempted_username, methods=["POST"])
+limit_per_address = _marking(limiter.limit(login_rate, key_func=client_address, methods=["POST"]))
+limit_per_username = _marking(limiter.limit(login_rate, key_func=attempted_username, methods=["POST"]))
+
+
+@limiter.request_filter
+def _carries_no_limit() -> bool:
+    """flask-limiter's request filter: only the views marked above carry limits (there are
+    no default or application-wide ones), so every other request skips the lookup of its
+    limits — about 4 % of an execute request's CPU, for nothing."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    handler = getattr(getattr(view, "view_class", None), request.method.lower(), view)
+    return not getattr(handler, RATE_LIMITED, False)
 
 
 def install_rate_limiter(app: Flask) -> None:
