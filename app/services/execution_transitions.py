@@ -47,6 +47,7 @@ from app.models.execution import (
     WAITING_ON_PERSON,
 )
 from app.services import unit_of_work
+from app.services.rows import attach_loaded, columns_of
 
 # The built-in trigger of an execution's end (app/services/execution_events.py).
 EXECUTION_FINISHED = "core.execution_finished"
@@ -65,42 +66,53 @@ def _sql_list(statuses) -> str:
 # The two statements every execution runs, as plain SQL: built once, no compilation per call
 # (through the ORM's UPDATE … RETURNING they cost twice the time, measured in
 # docs/performance.md).
-def _columns(alias: str, table) -> str:
-    return ", ".join(f'{alias}."{column.name}"' for column in table.columns)
-
-
+#
 # The claim returns the claimed row with its action and pack (what the worker loads next):
 # one statement, run outside a transaction block, so the claim is committed — `running` is
 # visible and a second claim fails — in one round trip instead of BEGIN, UPDATE, SELECT and
-# COMMIT. The columns are listed in table order and matched by position (names repeat).
-_CLAIM = text(
+# COMMIT. It runs on the driver's cursor and its row is matched by position to the three
+# tables' columns (names repeat): the ORM's processing of a 60-column row — row processors
+# built anew for a textual statement on every call, a description object per column — cost
+# more than the query (docs/performance.md).
+_CLAIMED_MODELS = (Execution, Action, Pack)
+_CLAIMED_COLUMNS = [columns_of(model) for model in _CLAIMED_MODELS]
+_CLAIM = (
     "WITH claimed AS ("
-    f"UPDATE executions SET status = '{RUNNING}', started_at = :now, heartbeat_at = :now,"
-    " worker_host = :host, task_id = COALESCE(NULLIF(:task_id, ''), task_id)"
-    f" WHERE id = :id AND status IN ({_sql_list(QUEUED)}) RETURNING *)"
-    f" SELECT {_columns('claimed', Execution.__table__)}, {_columns('actions', Action.__table__)},"
-    f" {_columns('packs', Pack.__table__)} FROM claimed"
-    " LEFT JOIN actions ON actions.id = claimed.action_id LEFT JOIN packs ON packs.id = actions.pack_id"
-).columns(*Execution.__table__.columns, *Action.__table__.columns, *Pack.__table__.columns)
-_CLAIMED = select(Execution, Action, Pack).from_statement(_CLAIM)
+    f"UPDATE executions SET status = '{RUNNING}', started_at = %(now)s, heartbeat_at = %(now)s,"
+    " worker_host = %(host)s, task_id = COALESCE(NULLIF(%(task_id)s, ''), task_id)"
+    f" WHERE id = %(id)s AND status IN ({_sql_list(QUEUED)}) RETURNING *)"
+    " SELECT " + ", ".join(f'{alias}."{name}"' for alias, columns in zip(("claimed", "actions", "packs"),
+                                                                       _CLAIMED_COLUMNS, strict=True) for name, _ in columns)
+    + " FROM claimed LEFT JOIN actions ON actions.id = claimed.action_id LEFT JOIN packs ON packs.id = actions.pack_id"
+)
 
 
 def claim(execution_id: int, worker_host: str, task_id: str | None) -> tuple[Execution, Action | None,
                                                                               Pack | None] | None:
     """``requested|scheduled → running`` if nobody else did: (the execution, its action, its
-    pack — None if the action was deleted meanwhile); None otherwise.
+    pack — None if the action was deleted meanwhile), the session's objects; None otherwise.
 
     Unlike the other transitions this one is committed when it returns: at the start of a
     session's transaction it runs in autocommit mode (inside an open transaction, as tests
     may call it, it joins that transaction and the caller's commit makes it visible).
     """
     unit_of_work.outside_transaction()
-    row = db.session.execute(
-        _CLAIMED,
-        {"id": execution_id, "now": utcnow(), "host": worker_host[:255], "task_id": (task_id or "")[:64]},
-        execution_options={"populate_existing": True},
-    ).first()
-    return (row[0], row[1], row[2]) if row else None
+    cursor = db.session.connection().connection.cursor()
+    try:
+        cursor.execute(_CLAIM, {"id": execution_id, "now": utcnow(), "host": worker_host[:255],
+                                "task_id": (task_id or "")[:64]})
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    if row is None:
+        return None
+    found: list[Any] = []
+    start = 0
+    for model, columns in zip(_CLAIMED_MODELS, _CLAIMED_COLUMNS, strict=True):
+        values = {attribute: value for (_, attribute), value in zip(columns, row[start:start + len(columns)], strict=True)}
+        start += len(columns)
+        found.append(attach_loaded(model, values) if values["id"] is not None else None)
+    return found[0], found[1], found[1] and found[2]
 
 
 def heartbeat(engine: Engine, execution_id: int) -> str | None:

@@ -6,6 +6,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import JSON, insert
 from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.db import BIGINT_MAX, db
 
@@ -51,7 +52,36 @@ class RowInserter(Generic[T]):
         given = {k: v for k, v in row.items() if v is not None}
         given.update({key: JSON.NULL for key in self.json_not_null if row.get(key) is None})
         row_id = db.session.execute(self.statement, given).scalar_one()
-        obj = self.model(id=row_id, **row)
-        make_transient_to_detached(obj)
-        db.session.add(obj)
-        return obj
+        return _join_session(self.model, {"id": row_id, **row})
+
+
+def columns_of(model: type) -> list[tuple[str, str]]:
+    """(column name, attribute name) of ``model``'s table, in table order."""
+    mapper = model.__mapper__  # type: ignore[attr-defined]
+    return [(column.name, mapper.get_property_by_column(column).key) for column in model.__table__.columns]
+
+
+def attach_loaded(model: type[T], values: dict[str, Any]) -> T:
+    """The session's persistent object for a row read without the ORM (``values`` by
+    attribute name, every column): the object already in the session, its attributes set to
+    ``values`` as loaded (as ``populate_existing`` would), or a new one joining it — without
+    the ORM's row processing, which for a wide row on a hot path cost more than the query."""
+    key = db.session.identity_key(model, values["id"])
+    existing = db.session.identity_map.get(key)
+    if existing is not None:
+        for name, value in values.items():
+            set_committed_value(existing, name, value)
+        return existing
+    return _join_session(model, values)
+
+
+def _join_session(model: type[T], values: dict[str, Any]) -> T:
+    """A new persistent object of ``model`` holding ``values`` (every column, by attribute)
+    as if the ORM had loaded it. The values go straight into the instance's dict, as the
+    ORM's own loading does — not through the constructor's instrumented attribute events,
+    which kept history for values that are already committed."""
+    obj = model.__mapper__.class_manager.new_instance()  # type: ignore[attr-defined]
+    obj.__dict__.update(values)
+    make_transient_to_detached(obj)
+    db.session.add(obj)
+    return obj

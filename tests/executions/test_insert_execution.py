@@ -68,3 +68,26 @@ def test_an_event_recorded_with_a_null_payload_stores_json_null(app, db_session,
 
     assert event.payload is None
     assert db_session.scalar(text("SELECT jsonb_typeof(payload) FROM events WHERE id = :id"), {"id": event.id}) == "null"
+
+
+def test_a_claim_in_a_session_that_holds_the_execution_updates_that_object(app, create_action):
+    # The claim reads its row without the ORM: an execution the session already holds must be
+    # the object returned, showing the claim (as populate_existing did), not a second copy.
+    from app.db import db
+    from app.services import execution_transitions as transitions
+    from app.services import executions
+
+    create_action("acme.noop")
+    with app.test_request_context():
+        execution = executions.create_execution(executions.action_for_execute("acme.noop"), {}, send=False)
+        assert execution.status == "requested" and execution.started_at is None
+
+        claimed, action, pack = transitions.claim(execution.id, "worker-1", "task-1")
+
+        assert claimed is execution
+        assert (execution.status, execution.worker_host, execution.task_id) == ("running", "worker-1", "task-1")
+        assert execution.started_at is not None and action.ref == "acme.noop" and pack.name == "acme"
+        assert transitions.claim(execution.id, "worker-2", None) is None  # claimed once
+        assert execution not in db.session.dirty  # loaded values, nothing left to write
+        db.session.rollback()
+        db.session.remove()
