@@ -69,18 +69,21 @@ class Database:
         self.session.remove()
         self.session.configure(bind=self.engine)
 
-    def run_alone(self, sql: str, params: Sequence[Any]) -> None:
-        """Run one statement (driver placeholders, ``%s``) on a pooled connection in
-        autocommit mode: committed as it runs, outside any session's transaction, without
-        SQLAlchemy's execution machinery — for a small write on every request (the audit
-        entry), where that machinery cost more than the statement. A connection that failed
-        is discarded, not returned to the pool in an unknown state."""
+    def run_alone(self, sql: str, params: Sequence[Any] | dict[str, Any], *, returning: bool = False) -> Any:
+        """Run one statement (driver placeholders: ``%s`` or ``%(name)s``) on a pooled
+        connection in autocommit mode: committed as it runs, outside any session's
+        transaction, without SQLAlchemy's execution machinery — for a small write on every
+        request or execution (the audit entry, a claim), where that machinery cost more than
+        the statement. ``returning``: its first row (a tuple, or None). A connection that
+        failed is discarded, not returned to the pool in an unknown state."""
         connection = self.engine.raw_connection()
         driver = connection.driver_connection
         try:
             driver.autocommit = True
-            driver.execute(sql, params)
+            cursor = driver.execute(sql, params)
+            row = cursor.fetchone() if returning else None
             driver.autocommit = False
+            return row
         except BaseException:
             connection.invalidate()
             raise

@@ -202,15 +202,15 @@ class ExecutionContainer:
         logs = bool(writer.seq or writer.unsent)
         truncated = (execution_logs.persist_lines(writer.client, execution.id, writer.unsent) or writer.truncated
                      if logs else False)
-        if not (logs or outcome.state is not None or execution.parent_id
-                or executions.may_retry(execution, run.policy)):
-            # The end is the one statement of its transaction: it commits as it runs.
-            unit_of_work.outside_transaction()
+        # The end is the one statement of its transaction when nothing else is written with it:
+        # then it commits as it runs.
+        alone = not (logs or outcome.state is not None or execution.parent_id
+                     or executions.may_retry(execution, run.policy))
         if outcome.state is not None:
             # What a runner keeps past its end (a workflow's state, for a rerun from a task).
             db.session.execute(update(Execution).where(Execution.id == execution.id).values(
                 context={**run.context(), RUNNER_STATE: mask_value(outcome.state, run.hidden)}))
-        finished = transitions.finish(execution.id, outcome.status, result, error, truncated)
+        finished = transitions.finish(execution.id, outcome.status, result, error, truncated, alone=alone)
         if finished is None:
             db.session.rollback()
             log.info("execution %s had already ended; the runner's outcome (%s) is dropped",

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, select, text, update
-from sqlalchemy.dialects.postgresql import JSONB
+from psycopg.types.json import Jsonb
+from sqlalchemy import and_, case, func, select, text, update
 from sqlalchemy.engine import Engine
 
 from app.db import db, utcnow
@@ -96,14 +96,8 @@ def claim(execution_id: int, worker_host: str, task_id: str | None) -> tuple[Exe
     session's transaction it runs in autocommit mode (inside an open transaction, as tests
     may call it, it joins that transaction and the caller's commit makes it visible).
     """
-    unit_of_work.outside_transaction()
-    cursor = db.session.connection().connection.cursor()
-    try:
-        cursor.execute(_CLAIM, {"id": execution_id, "now": utcnow(), "host": worker_host[:255],
-                                "task_id": (task_id or "")[:64]})
-        row = cursor.fetchone()
-    finally:
-        cursor.close()
+    row = unit_of_work.statement_row(_CLAIM, {"id": execution_id, "now": utcnow(), "host": worker_host[:255],
+                                              "task_id": (task_id or "")[:64]}, alone=True)
     if row is None:
         return None
     found: list[Any] = []
@@ -131,28 +125,30 @@ def heartbeat(engine: Engine, execution_id: int) -> str | None:
     return row.status if row else None
 
 
-_FINISH = text(
-    f"UPDATE executions SET status = CASE WHEN status = '{CANCELING}' THEN '{CANCELED}' ELSE :status END,"
-    " result = :result, error = :error, finished_at = :now, log_truncated = :truncated"
-    f" WHERE id = :id AND status IN ({_sql_list(ACTIVE)}) AND waiting_on IS NULL"
+_FINISH = (
+    f"UPDATE executions SET status = CASE WHEN status = '{CANCELING}' THEN '{CANCELED}' ELSE %(status)s END,"
+    " result = %(result)s, error = %(error)s, finished_at = %(now)s, log_truncated = %(truncated)s"
+    f" WHERE id = %(id)s AND status IN ({_sql_list(ACTIVE)}) AND waiting_on IS NULL"
     " RETURNING status, EXISTS (SELECT 1 FROM rules JOIN triggers ON triggers.id = rules.trigger_id"
-    f" WHERE triggers.ref = '{EXECUTION_FINISHED}' AND rules.enabled) AS listened"
-).bindparams(bindparam("result", type_=JSONB))
+    f" WHERE triggers.ref = '{EXECUTION_FINISHED}' AND rules.enabled)"
+)
 
 
 def finish(execution_id: int, status: str, result: dict[str, Any] | None, error: str | None,
-           log_truncated: bool) -> tuple[str, bool] | None:
-    """Write the end (flush only): the final status, and whether an enabled rule listens for
+           log_truncated: bool, *, alone: bool = False) -> tuple[str, bool] | None:
+    """Write the end: the final status, and whether an enabled rule listens for
     ``core.execution_finished`` (asked in the same statement, saving a round trip on every
     end); None if the execution had already ended (e.g. abandoned by the sweeper).
 
-    A canceled execution stays canceled whatever its runner reported: cancel is authoritative.
+    In the session's transaction (flush only), or ``alone`` — committed as it runs — when it
+    is the end's only write (unit_of_work.statement_row). A canceled execution stays
+    canceled whatever its runner reported: cancel is authoritative.
     """
-    row = db.session.execute(_FINISH, {
-        "id": execution_id, "status": status, "result": map_strings(result, replace_unstorable),
+    row = unit_of_work.statement_row(_FINISH, {
+        "id": execution_id, "status": status, "result": Jsonb(map_strings(result, replace_unstorable)),
         "error": map_strings(error, replace_unstorable), "now": utcnow(), "truncated": log_truncated,
-    }).first()
-    return (row.status, row.listened) if row else None
+    }, alone=alone)
+    return (row[0], row[1]) if row else None
 
 
 def requested_parameters(execution: Execution) -> dict[str, Any]:

@@ -103,6 +103,27 @@ def outside_transaction() -> bool:
     return True
 
 
+def statement_row(sql: str, params: dict[str, Any], *, alone: bool = False) -> tuple | None:
+    """Run one statement (driver placeholders, ``%(name)s``) and return its first row.
+
+    ``alone`` and no transaction open: on its own pooled connection in autocommit — committed
+    as it runs, one round trip, no transaction for the session to end (a claim; an end with
+    nothing else to write). Otherwise in the session's transaction (begun if need be), after
+    flushing what the session holds, so the caller's commit decides — as tests that call it
+    inside an open transaction, and an end that must commit with other writes, need.
+    """
+    session = db.session()
+    if alone and not session.in_transaction():
+        return db.run_alone(sql, params, returning=True)
+    session.flush()
+    cursor = session.connection().connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+    finally:
+        cursor.close()
+
+
 def pending_count() -> int:
     """How much work waits for a commit (tests, assertions)."""
     return len(db.session().info.get(_PENDING, []))
