@@ -63,18 +63,19 @@ def record_audit(action: str, resource_type: str, resource_ref: str | None = Non
         # The peer, or the client the trusted proxies name (PROXY_HOPS); never a raw header.
         remote_addr = client_address()
     # One statement in autocommit: the same guarantee as BEGIN/INSERT/COMMIT, in one round
-    # trip instead of three (it runs on every write call), in the column order of _INSERT_ENTRY.
-    db.run_alone(_INSERT_ENTRY, (
-        utcnow(), _text(actor, 255), _text(action, 128), _text(resource_type, 64),
-        _text(resource_ref or None, 512), outcome, status_code, request_id, _text(remote_addr, 64),
-        Jsonb(map_strings({**extra, **(details or {})}, storable)),
-    ))
+    # trip instead of three (it runs on every write call).
+    db.run_alone(_INSERT_ENTRY, {
+        "created_at": utcnow(), "actor": _text(actor, 255), "action": _text(action, 128),
+        "resource_type": _text(resource_type, 64), "resource_ref": _text(resource_ref or None, 512),
+        "outcome": outcome, "status_code": status_code, "request_id": request_id,
+        "remote_addr": _text(remote_addr, 64), "details": Jsonb(map_strings({**extra, **(details or {})}, storable)),
+    })
 
 
 _ENTRY_COLUMNS = ("created_at", "actor", "action", "resource_type", "resource_ref", "outcome", "status_code",
                   "request_id", "remote_addr", "details")
 _INSERT_ENTRY = (f"INSERT INTO {AuditEntry.__tablename__} ({', '.join(_ENTRY_COLUMNS)})"
-                 f" VALUES ({', '.join(['%s'] * len(_ENTRY_COLUMNS))})")
+                 f" VALUES ({', '.join(f'%({name})s' for name in _ENTRY_COLUMNS)})")
 
 
 def _text(value: str | None, limit: int) -> str | None:

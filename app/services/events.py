@@ -26,7 +26,7 @@ from app.models import Event, Trigger
 from app.models.event import EVENT_STATUSES
 from app.services import queue, unit_of_work
 from app.services.content import check_storable
-from app.services.rows import RowInserter, row_by_id
+from app.services.rows import RowInserter, column_list, loaded_row, row_by_id
 from app.services.triggers import get_trigger
 
 log = logging.getLogger("patchbay.events")
@@ -83,9 +83,8 @@ def get_event(event_id: int) -> Event:
 
 
 # Both run for every event: plain SQL built once (the ORM compiles an UPDATE per call).
-_CLAIM = text(f"UPDATE events SET status = '{PROCESSING}', claimed_at = :now"
-              f" WHERE id = :id AND status = '{PENDING}' RETURNING *")
-_CLAIMED = select(Event).from_statement(_CLAIM)
+_CLAIM = (f"UPDATE events SET status = '{PROCESSING}', claimed_at = %(now)s"
+          f" WHERE id = %(id)s AND status = '{PENDING}' RETURNING {column_list(Event)}")
 _FINISH = text(f"UPDATE events SET status = :status, error = :error, processed_at = :now"
                f" WHERE id = :id AND status = '{PROCESSING}'")
 
@@ -94,9 +93,8 @@ def claim_event(event_id: int) -> Event | None:
     """``pending → processing`` with the claim time, if still pending. At the start of a
     transaction it is committed as it runs (autocommit: one round trip), so the claim time
     is there even if the worker dies next; inside an open one it is flushed only."""
-    unit_of_work.outside_transaction()
-    return db.session.scalars(_CLAIMED, {"id": event_id, "now": utcnow()},
-                              execution_options={"populate_existing": True}).first()
+    row = unit_of_work.statement_row(_CLAIM, {"id": event_id, "now": utcnow()}, alone=True)
+    return loaded_row(Event, row) if row is not None else None
 
 
 def finish_event(event_id: int, status: str, error: str | None = None) -> None:

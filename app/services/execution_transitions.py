@@ -47,7 +47,7 @@ from app.models.execution import (
     WAITING_ON_PERSON,
 )
 from app.services import unit_of_work
-from app.services.rows import attach_loaded, columns_of
+from app.services.rows import column_list, loaded_row
 
 # The built-in trigger of an execution's end (app/services/execution_events.py).
 EXECUTION_FINISHED = "core.execution_finished"
@@ -74,17 +74,15 @@ def _sql_list(statuses) -> str:
 # tables' columns (names repeat): the ORM's processing of a 60-column row — row processors
 # built anew for a textual statement on every call, a description object per column — cost
 # more than the query (docs/performance.md).
-_CLAIMED_MODELS = (Execution, Action, Pack)
-_CLAIMED_COLUMNS = [columns_of(model) for model in _CLAIMED_MODELS]
 _CLAIM = (
     "WITH claimed AS ("
     f"UPDATE executions SET status = '{RUNNING}', started_at = %(now)s, heartbeat_at = %(now)s,"
     " worker_host = %(host)s, task_id = COALESCE(NULLIF(%(task_id)s, ''), task_id)"
     f" WHERE id = %(id)s AND status IN ({_sql_list(QUEUED)}) RETURNING *)"
-    " SELECT " + ", ".join(f'{alias}."{name}"' for alias, columns in zip(("claimed", "actions", "packs"),
-                                                                       _CLAIMED_COLUMNS, strict=True) for name, _ in columns)
-    + " FROM claimed LEFT JOIN actions ON actions.id = claimed.action_id LEFT JOIN packs ON packs.id = actions.pack_id"
+    f" SELECT {column_list(Execution, 'claimed')}, {column_list(Action, 'actions')}, {column_list(Pack, 'packs')}"
+    " FROM claimed LEFT JOIN actions ON actions.id = claimed.action_id LEFT JOIN packs ON packs.id = actions.pack_id"
 )
+_SPLIT = (len(Execution.__table__.columns), len(Execution.__table__.columns) + len(Action.__table__.columns))
 
 
 def claim(execution_id: int, worker_host: str, task_id: str | None) -> tuple[Execution, Action | None,
@@ -100,13 +98,9 @@ def claim(execution_id: int, worker_host: str, task_id: str | None) -> tuple[Exe
                                               "task_id": (task_id or "")[:64]}, alone=True)
     if row is None:
         return None
-    found: list[Any] = []
-    start = 0
-    for model, columns in zip(_CLAIMED_MODELS, _CLAIMED_COLUMNS, strict=True):
-        values = {attribute: value for (_, attribute), value in zip(columns, row[start:start + len(columns)], strict=True)}
-        start += len(columns)
-        found.append(attach_loaded(model, values) if values["id"] is not None else None)
-    return found[0], found[1], found[1] and found[2]
+    action = loaded_row(Action, row[_SPLIT[0]:_SPLIT[1]])
+    return (loaded_row(Execution, row[:_SPLIT[0]]), action,
+            loaded_row(Pack, row[_SPLIT[1]:]) if action is not None else None)
 
 
 def heartbeat(engine: Engine, execution_id: int) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import JSON, insert
@@ -55,10 +56,21 @@ class RowInserter(Generic[T]):
         return _join_session(self.model, {"id": row_id, **row})
 
 
-def columns_of(model: type) -> list[tuple[str, str]]:
-    """(column name, attribute name) of ``model``'s table, in table order."""
+def column_list(model: type, alias: str | None = None) -> str:
+    """``model``'s columns for a SELECT or RETURNING list, by name, in the order
+    ``loaded_row`` reads them (never ``*``: a table's order may differ from the model's)."""
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(f'{prefix}"{column.name}"' for column in model.__table__.columns)  # type: ignore[attr-defined]
+
+
+def loaded_row(model: type[T], row: Sequence[Any]) -> T | None:
+    """The session's object for ``row`` — ``model``'s columns as ``column_list`` names them,
+    read on the driver's cursor (``attach_loaded``); None for a row of NULLs (an outer join
+    that found nothing)."""
     mapper = model.__mapper__  # type: ignore[attr-defined]
-    return [(column.name, mapper.get_property_by_column(column).key) for column in model.__table__.columns]
+    values = {mapper.get_property_by_column(column).key: value
+              for column, value in zip(model.__table__.columns, row, strict=True)}  # type: ignore[attr-defined]
+    return attach_loaded(model, values) if values["id"] is not None else None
 
 
 def attach_loaded(model: type[T], values: dict[str, Any]) -> T:

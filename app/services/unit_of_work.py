@@ -91,18 +91,6 @@ def savepoint() -> Iterator[None]:
         raise
 
 
-def outside_transaction() -> bool:
-    """Run the session's next statements in autocommit mode — each committed as it runs, no
-    BEGIN or COMMIT round trips — when no transaction is open (the session's commit is then
-    free, and its after-commit work runs as usual); whether it could. For a change that is
-    one statement on its own (a claim, an end with nothing else to write)."""
-    session = db.session()
-    if session.in_transaction():
-        return False
-    session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    return True
-
-
 def statement_row(sql: str, params: dict[str, Any], *, alone: bool = False) -> tuple | None:
     """Run one statement (driver placeholders, ``%(name)s``) and return its first row.
 
