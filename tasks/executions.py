@@ -16,7 +16,7 @@ import logging
 from typing import Any
 
 from celery import shared_task
-from celery.exceptions import Ignore
+from celery.exceptions import ChordError, Ignore
 from sqlalchemy import select
 
 from app.db import db
@@ -60,6 +60,34 @@ def join_children(self, execution_id: int) -> dict[str, Any]:
         return {"execution": execution_id, "claimed": False, "status": "not waiting"}
     container = ExecutionContainer(execution_id, self.request.hostname, self.request.id)
     return _end_task_as(self, _within_logs_of(execution_id, container.resume))
+
+
+class ChordChildNotSucceeded(logging.Filter):
+    """Celery's Redis backend logs a chord whose child did not succeed as an ERROR with a
+    ``ChordError`` traceback ("Chord '…' raised: ChordError('Dependency … raised …')"). In a
+    workflow that is an ordinary outcome: the child's own end is logged and recorded, and the
+    chord's error callback (``join_children``) wakes the workflow, which decides. That line
+    becomes one INFO line without a traceback; any other chord error passes unchanged."""
+
+    LOGGER = "celery.backends.redis"
+    CELERY_MESSAGE = "Chord %r raised: %r"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if (record.msg != self.CELERY_MESSAGE or not isinstance(args, tuple) or len(args) != 2
+                or not isinstance(args[1], ChordError) or not str(args[1]).startswith("Dependency ")):
+            return True
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        record.exc_info = record.exc_text = None
+        record.msg = "chord %s: %s; its callback wakes the parent execution"
+        record.args = (args[0], str(args[1]).replace("Dependency ", "child task ", 1))
+        return logging.getLogger(record.name).isEnabledFor(logging.INFO)
+
+    @classmethod
+    def install(cls) -> None:
+        logger = logging.getLogger(cls.LOGGER)
+        if not any(isinstance(f, cls) for f in logger.filters):
+            logger.addFilter(cls())
 
 
 def _within_logs_of(execution_id: int, step) -> Outcome:

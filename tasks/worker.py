@@ -29,3 +29,6 @@ with fail_on_config_error():
             importlib.import_module(f"tasks.{module.name}")
     celery.conf.beat_schedule = beat_schedule(flask_app.config)
     QuietPeriodic.install()
+    from tasks.executions import ChordChildNotSucceeded  # imported above, with every task
+
+    ChordChildNotSucceeded.install()

@@ -104,7 +104,8 @@ def test_a_thousand_items_at_concurrency_twenty_complete(worker_api, committed_d
     assert peak <= 20
 
 
-def test_a_failing_task_fails_the_workflow_unless_a_transition_handles_it(worker_api):
+def test_a_failing_task_fails_the_workflow_unless_a_transition_handles_it(worker_api, committed_db,
+                                                                          celery_worker):
     unhandled = execute(worker_api, "wftest.failing", handled=False)
     handled = execute(worker_api, "wftest.failing", handled=True)
     failed = wait_until_done(worker_api, unhandled["id"], timeout=60)
@@ -120,6 +121,18 @@ def test_a_failing_task_fails_the_workflow_unless_a_transition_handles_it(worker
     tasks = {t["task_name"]: t for t in children(worker_api, handled["id"])}
     assert set(tasks) == {"breaks", "cleanup"}
     assert tasks["cleanup"]["parameters"]["message"] == "cleaned up after 3"
+
+    # The failed child went out in a chord: the worker says so in one INFO line, not with a
+    # ChordError traceback at ERROR (the failure is the workflow's to handle, and it did).
+    committed_db.rollback()
+    task_ids = committed_db.scalars(select(Execution.task_id).where(
+        Execution.parent_id.in_([unhandled["id"], handled["id"]]), Execution.task_name == "breaks")).all()
+    committed_db.rollback()
+    assert len(task_ids) == 2
+    lines = wait_for(lambda: [line for line in celery_worker.log().splitlines()
+                              if any(f"child task {task_id} raised" in line for task_id in task_ids)] or None)
+    assert len(lines) == 2 and all(" INFO celery.backends.redis " in line for line in lines), lines
+    assert "ChordError" not in celery_worker.log()
 
 
 def test_do_fail_fails_the_workflow_after_a_task_that_succeeded(worker_api):
