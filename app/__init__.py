@@ -93,6 +93,9 @@ def create_app(overrides: dict[str, Any] | None = None, *, serves_requests: bool
     # Every process that changes actions or packs tells the others' action caches.
     action_cache.track_changes(app.config["REDIS_URL"])
     install_edge(app)
+    # Registered last, so it runs first of the after_request hooks (Flask runs them in
+    # reverse): work done after a commit (a message sent; a request marked as recorded in a
+    # log of its own) is done before the audit hook looks.
     install_unit_of_work(app)
     return app
 

@@ -33,6 +33,9 @@ RESOURCE_ARGS = ("ref", "name", "id", "key_id", "identity_id", "execution_id", "
 # Entries written for callers nobody authenticated (failed logins, 401s), per client address:
 # enough for every attempt the login rate limit lets through, not enough to flood the table.
 ANONYMOUS_ENTRIES = parse("30 per minute")
+# The warning that entries were dropped: once a minute per address, not once per dropped entry.
+OVER_BUDGET_WARNINGS = parse("1 per minute")
+RECORDED_ELSEWHERE = "audit_recorded_elsewhere"
 
 
 def outcome_for(status_code: int) -> str:
@@ -110,17 +113,26 @@ def _denied_permission(response) -> str | None:
     return permission if isinstance(permission, str) else None
 
 
+def recorded_elsewhere() -> None:
+    """The current request is committed in a record of its own that says who called, from
+    where and how it ended (a webhook's request log), so it gets no audit entry."""
+    setattr(g, RECORDED_ELSEWHERE, True)
+
+
 def install_audit_hook(app: Flask) -> None:
     @app.after_request
     def audit_mutations(response):
         if request.method not in MUTATING_METHODS or not request.path.startswith(API_PREFIX):
             return response
+        if g.get(RECORDED_ELSEWHERE):
+            return response
         if request.endpoint is None and _caller() is None:
             # A 404/405 on no route: nothing happened, and anyone could write rows this way.
             return response
         if g.get("principal") is None and not _within_anonymous_budget():
-            log.warning("audit entries for unauthenticated calls from %s are over budget; not written",
-                        client_address())
+            if _first_warning_of_window():
+                log.warning("audit entries for unauthenticated calls from %s are over budget (%s); not written"
+                            " (logged once a minute)", client_address(), ANONYMOUS_ENTRIES)
             return response
         access = declared_access(app, request.endpoint, request.method)
         action = access.permission or ("authenticated" if access.authenticated
@@ -157,6 +169,13 @@ def _within_anonymous_budget() -> bool:
         return limiter.limiter.hit(ANONYMOUS_ENTRIES, "audit-anonymous", client_address())
     except Exception:  # noqa: BLE001 - without Redis the entry is written: losing it is worse
         log.warning("could not count unauthenticated audit entries", exc_info=True)
+        return True
+
+
+def _first_warning_of_window() -> bool:
+    try:
+        return limiter.limiter.hit(OVER_BUDGET_WARNINGS, "audit-anonymous-warned", client_address())
+    except Exception:  # noqa: BLE001 - without Redis, the warning is the one thing left to say
         return True
 
 

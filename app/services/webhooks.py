@@ -27,7 +27,8 @@ from app.logging import request_id_var
 from app.models import WebhookRequest
 from app.security.authenticate import API_KEY_HEADER, authenticate
 from app.security.ratelimit import client_address
-from app.services import rules_engine
+from app.services import rules_engine, unit_of_work
+from app.services.audit import recorded_elsewhere
 from app.services.rows import RowInserter
 from app.services.webhook_declarations import Webhook, find_webhook, normalize_url, resolve_secret
 
@@ -215,6 +216,8 @@ _insert_request = RowInserter(WebhookRequest)  # one per request to a declared u
 def _log(hook: Webhook, outcome: str, status_code: int, *, event_id: int | None = None,
          detail: str | None = None, delivery: str | None = None) -> None:
     principal = g.get("principal")
+    # Once committed, the row records this request: who, from where, how it ended.
+    unit_of_work.after_commit(recorded_elsewhere)
     _insert_request(url=hook.url, packs=hook.packs, source_address=client_address(), outcome=outcome,
                     status_code=status_code, detail=detail, event_id=event_id, delivery_id=delivery,
                     principal=principal.name if principal is not None else None, request_id=request_id_var.get())

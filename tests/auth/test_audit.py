@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 from sqlalchemy import select
 
@@ -155,6 +156,21 @@ def test_rate_limited_logins_are_audited_as_denied(create_identity, anonymous, a
     (entry,) = entries_for("req-audit-review-2")
     assert (entry.action, entry.outcome, entry.status_code) == ("public", "denied", 429)
     assert PASSWORD not in json.dumps(entry.details)
+
+
+def test_unauthenticated_entries_over_budget_are_dropped_with_one_warning(anonymous, caplog):
+    from app.services.audit import ANONYMOUS_ENTRIES
+
+    budget = ANONYMOUS_ENTRIES.amount
+    with caplog.at_level(logging.WARNING, logger="patchbay.audit"):
+        for i in range(budget + 5):
+            answer = anonymous.post("/api/v1/roles", json={}, headers={"X-Request-ID": f"req-budget-{i}"})
+            assert answer.status_code == 401
+    written = [i for i in range(budget + 5) if entries_for(f"req-budget-{i}")]
+    assert written == list(range(budget))
+    # One line says entries are being dropped; not one line per dropped entry.
+    warnings = [record for record in caplog.records if "over budget" in record.getMessage()]
+    assert len(warnings) == 1, [record.getMessage() for record in warnings]
 
 
 def test_a_forwarded_for_hop_with_a_nul_is_still_audited(behind_one_proxy, admin, token_for):

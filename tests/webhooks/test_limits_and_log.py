@@ -33,6 +33,27 @@ def test_an_unknown_url_is_404_and_nothing_is_stored(anonymous, declare, db_sess
     assert anonymous.post("/api/v1/webhooks/deploy/", json={}, headers=TOKEN_HEADERS).status_code == 202
 
 
+def test_a_webhook_request_is_recorded_in_its_request_log_not_in_the_audit_log(anonymous, declare, db_session):
+    from tests.auth.test_audit import entries_for
+
+    token_hook(declare)
+    assert anonymous.post("/api/v1/webhooks/deploy", json={}, headers={**TOKEN_HEADERS, "X-Request-ID": "hook-1"}
+                          ).status_code == 202
+    assert_error(anonymous.post("/api/v1/webhooks/deploy", json={},
+                                headers={"X-Webhook-Token": "wrong", "X-Request-ID": "hook-2"}), 401)
+    assert_error(anonymous.post("/api/v1/webhooks/nope", json={}, headers={**TOKEN_HEADERS, "X-Request-ID": "hook-3"}),
+                 404)
+    logged = db_session.execute(select(WebhookRequest.request_id, WebhookRequest.outcome)
+                                .order_by(WebhookRequest.id)).all()
+    assert [tuple(row) for row in logged] == [("hook-1", "accepted"), ("hook-2", "unauthorized")]
+    # Those two are in the webhook's log (who, from where, how it ended), so the audit log and
+    # its budget for unauthenticated callers are left to what nothing else records: here, the
+    # call to a url no rule declares.
+    assert entries_for("hook-1") == [] and entries_for("hook-2") == []
+    (entry,) = entries_for("hook-3")
+    assert (entry.outcome, entry.status_code, entry.actor) == ("failure", 404, None)
+
+
 def test_the_body_limit_is_per_webhook(anonymous, declare, db_session):
     token_hook(declare, max_body_bytes=100)
     answer = anonymous.post("/api/v1/webhooks/deploy", json={"x": "y" * 100}, headers=TOKEN_HEADERS)
