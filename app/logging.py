@@ -38,6 +38,21 @@ class ContextFilter(logging.Filter):
         return True
 
 
+def lowered(record: logging.LogRecord, level: int) -> bool:
+    """For a filter: give ``record`` the lower ``level`` (and no traceback); whether its
+    logger still lets that level through."""
+    record.levelno, record.levelname = level, logging.getLevelName(level)
+    record.exc_info = record.exc_text = None
+    return logging.getLogger(record.name).isEnabledFor(level)
+
+
+def add_filter_once(logger_name: str, log_filter: logging.Filter) -> None:
+    """Attach ``log_filter`` to the logger unless a filter of its class is already there."""
+    logger = logging.getLogger(logger_name)
+    if not any(isinstance(existing, type(log_filter)) for existing in logger.filters):
+        logger.addFilter(log_filter)
+
+
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":

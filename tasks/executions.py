@@ -20,7 +20,7 @@ from celery.exceptions import ChordError, Ignore
 from sqlalchemy import select
 
 from app.db import db
-from app.logging import execution_id_var, request_id_var
+from app.logging import add_filter_once, execution_id_var, lowered, request_id_var
 from app.models import Execution
 from app.models.execution import CANCELED
 from app.services import executions, queue
@@ -77,17 +77,13 @@ class ChordChildNotSucceeded(logging.Filter):
         if (record.msg != self.CELERY_MESSAGE or not isinstance(args, tuple) or len(args) != 2
                 or not isinstance(args[1], ChordError) or not str(args[1]).startswith("Dependency ")):
             return True
-        record.levelno, record.levelname = logging.INFO, "INFO"
-        record.exc_info = record.exc_text = None
         record.msg = "chord %s: %s; its callback wakes the parent execution"
         record.args = (args[0], str(args[1]).replace("Dependency ", "child task ", 1))
-        return logging.getLogger(record.name).isEnabledFor(logging.INFO)
+        return lowered(record, logging.INFO)
 
     @classmethod
     def install(cls) -> None:
-        logger = logging.getLogger(cls.LOGGER)
-        if not any(isinstance(f, cls) for f in logger.filters):
-            logger.addFilter(cls())
+        add_filter_once(cls.LOGGER, cls())
 
 
 def _within_logs_of(execution_id: int, step) -> Outcome:

@@ -22,6 +22,7 @@ from celery import shared_task
 from redis.exceptions import LockError
 
 from app.extensions import redis_client
+from app.logging import add_filter_once, lowered
 
 log = logging.getLogger("patchbay.periodic")
 
@@ -112,8 +113,7 @@ class QuietPeriodic(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno > logging.INFO or not self._about_periodic(record):
             return True
-        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return lowered(record, logging.DEBUG)
 
     @staticmethod
     def _about_periodic(record: logging.LogRecord) -> bool:
@@ -126,6 +126,4 @@ class QuietPeriodic(logging.Filter):
     def install(cls) -> None:
         quiet = cls()
         for name in cls.LOGGERS:
-            logger = logging.getLogger(name)
-            if not any(isinstance(f, cls) for f in logger.filters):
-                logger.addFilter(quiet)
+            add_filter_once(name, quiet)

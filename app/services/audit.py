@@ -165,17 +165,20 @@ def _caller():
 
 
 def _within_anonymous_budget() -> bool:
-    try:
-        return limiter.limiter.hit(ANONYMOUS_ENTRIES, "audit-anonymous", client_address())
-    except Exception:  # noqa: BLE001 - without Redis the entry is written: losing it is worse
-        log.warning("could not count unauthenticated audit entries", exc_info=True)
-        return True
+    return _counted(ANONYMOUS_ENTRIES, "audit-anonymous")
 
 
 def _first_warning_of_window() -> bool:
+    return _counted(OVER_BUDGET_WARNINGS, "audit-anonymous-warned")
+
+
+def _counted(limit, name: str) -> bool:
+    """Whether this request is within ``limit`` for the caller's address; True without Redis
+    (an entry, or a warning, written is better than one lost)."""
     try:
-        return limiter.limiter.hit(OVER_BUDGET_WARNINGS, "audit-anonymous-warned", client_address())
-    except Exception:  # noqa: BLE001 - without Redis, the warning is the one thing left to say
+        return limiter.limiter.hit(limit, name, client_address())
+    except Exception:  # noqa: BLE001 - see the docstring
+        log.warning("could not count %s for %s", name, client_address(), exc_info=True)
         return True
 
 
